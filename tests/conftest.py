@@ -1,0 +1,27 @@
+"""Test-session set-up shared by every test package.
+
+Airflow reads its configuration when it is first imported, so the environment that isolates
+the tests (a throw-away AIRFLOW_HOME, the project's dags folder, no examples) is set here,
+before any test module can import Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="gc-commerce-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+# Shared fixtures live in tests/fixtures/ so each area owns its own file.
+pytest_plugins = [
+    "tests.fixtures.sandbox",
+]
