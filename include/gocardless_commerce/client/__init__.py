@@ -1,0 +1,50 @@
+"""GoCardless Pro API client: transport, retries, rate limiting, cursor pagination.
+
+Importable without Airflow; :mod:`gocardless_commerce.hooks` builds it from connections.
+"""
+
+from gocardless_commerce.client.client import ENVIRONMENT_URLS, GoCardlessClient
+from gocardless_commerce.client.errors import (
+    ApiError,
+    AuthenticationError,
+    GoCardlessError,
+    GoneError,
+    InternalError,
+    InvalidApiUsageError,
+    InvalidStateError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionsError,
+    RateLimitError,
+    TransportError,
+    ValidationFailedError,
+    is_transient,
+)
+from gocardless_commerce.client.oauth import CONNECT_URLS, exchange_code, oauth_urls
+from gocardless_commerce.client.pagination import Page
+from gocardless_commerce.client.rate_limit import RateLimit, RateLimitWaits
+
+__all__ = [
+    "CONNECT_URLS",
+    "ENVIRONMENT_URLS",
+    "ApiError",
+    "AuthenticationError",
+    "GoCardlessClient",
+    "GoCardlessError",
+    "GoneError",
+    "InternalError",
+    "InvalidApiUsageError",
+    "InvalidStateError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "Page",
+    "PermissionsError",
+    "RateLimit",
+    "RateLimitError",
+    "RateLimitWaits",
+    "TransportError",
+    "ValidationFailedError",
+    "exchange_code",
+    "is_transient",
+    "oauth_urls",
+]

@@ -1,0 +1,3 @@
+from gocardless_commerce.cli import main
+
+main()

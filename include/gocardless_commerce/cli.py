@@ -1,0 +1,141 @@
+"""``gocardless-commerce`` (or ``python -m gocardless_commerce``): operate the pipeline.
+
+* ``warehouse migrate`` — create/upgrade the warehouse schemas from ``sql/migrations``.
+* ``provider set`` — the partner app connection (``gocardless_default``).
+* ``merchants add|list|disable`` — the merchant registry (until the REST API exists).
+
+Access tokens are read from an environment variable or standard input, never from the
+command line (which other users can see in ``ps``), and go straight into an Airflow connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+
+from gocardless_commerce import settings
+
+
+def _registry():
+    from gocardless_commerce.registry import Registry
+    from gocardless_commerce.warehouse.engine import get_engine
+    from gocardless_commerce.warehouse.migrations import apply_migrations
+
+    engine = get_engine()
+    apply_migrations(engine)
+    return Registry(engine)
+
+
+def _read_secret(env_var: str | None, prompt: str) -> str:
+    if env_var:
+        value = os.environ.get(env_var)
+        if not value:
+            sys.exit(f"Environment variable {env_var} is empty or not set.")
+        return value
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().strip()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from gocardless_commerce.warehouse.engine import describe, get_engine
+    from gocardless_commerce.warehouse.migrations import apply_migrations
+
+    engine = get_engine()
+    applied = apply_migrations(engine)
+    print(f"Warehouse {describe(engine)}: {len(applied)} migration(s) applied {applied or ''}".rstrip())
+
+
+def cmd_provider_set(args: argparse.Namespace) -> None:
+    from gocardless_commerce.airflow_connections import save_connection
+
+    secret = _read_secret(args.client_secret_env, "GoCardless client secret: ")
+    extra = {"is_sandbox": not args.live}
+    if args.base_url:
+        extra["base_url"] = args.base_url
+    save_connection(
+        settings.GOCARDLESS_PROVIDER_CONN_ID, login=args.client_id, password=secret, extra=extra,
+        description="GoCardless partner app (OAuth client)",
+    )
+    print(f"Saved connection {settings.GOCARDLESS_PROVIDER_CONN_ID} ({'live' if args.live else 'sandbox'})")
+
+
+def cmd_merchants_add(args: argparse.Namespace) -> None:
+    from gocardless_commerce.airflow_connections import save_connection
+
+    if args.oauth_code:
+        from gocardless_commerce.hooks import GoCardlessHook
+
+        grant = GoCardlessHook().exchange_code(args.oauth_code, args.redirect_uri)
+        token, organisation_id = grant["access_token"], grant.get("organisation_id")
+    else:
+        token = _read_secret(args.token_env, "GoCardless access token: ")
+        organisation_id = args.organisation_id
+    registry = _registry()
+    connection = registry.connect(
+        args.user_id, args.name, organisation_id=organisation_id,
+        requested_data_types=tuple(args.data_types), schedule=args.schedule,
+    )
+    save_connection(
+        connection.airflow_conn_id, password=token, extra={"organisation_id": organisation_id},
+        description=f"GoCardless access token of {args.name}",
+    )
+    print(f"User {args.user_id} connected: data connection {connection.id}, DAG gocardless_sync__{args.user_id}")
+
+
+def cmd_merchants_list(args: argparse.Namespace) -> None:
+    for c in _registry().data_connections():
+        print(f"{c.user_id:<24} {c.status:<13} {c.id}  {c.organisation_id or '-':<16} {c.user_name}")
+
+
+def cmd_merchants_disable(args: argparse.Namespace) -> None:
+    connection = _registry().disconnect(args.user_id)
+    print(f"User {args.user_id}: data connection {connection.id} is DISCONNECTED (its data stays)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gocardless_commerce.registry import DATA_TYPES
+
+    parser = argparse.ArgumentParser(prog="gocardless-commerce", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="area", required=True)
+
+    warehouse = sub.add_parser("warehouse", help="warehouse schema").add_subparsers(dest="action", required=True)
+    warehouse.add_parser("migrate", help="apply sql/migrations").set_defaults(func=cmd_migrate)
+
+    provider = sub.add_parser("provider", help="the GoCardless partner app").add_subparsers(dest="action", required=True)
+    p = provider.add_parser("set", help="save the gocardless_default connection")
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--client-secret-env", help="environment variable holding the client secret (else stdin)")
+    p.add_argument("--live", action="store_true", help="use api.gocardless.com (default: the sandbox)")
+    p.add_argument("--base-url", help="override the API base URL (e.g. the local sandbox)")
+    p.set_defaults(func=cmd_provider_set)
+
+    merchants = sub.add_parser("merchants", help="the merchant registry").add_subparsers(dest="action", required=True)
+    add = merchants.add_parser("add", help="register a merchant and its GoCardless access token")
+    add.add_argument("--user-id", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--organisation-id")
+    add.add_argument("--token-env", help="environment variable holding the access token (else stdin)")
+    add.add_argument("--oauth-code", help="exchange this OAuth authorization code for the token instead")
+    add.add_argument("--redirect-uri", help="the redirect URI the OAuth code was issued for")
+    add.add_argument("--schedule", help="cron or preset for this merchant's DAG (default @daily)")
+    add.add_argument("--data-types", nargs="+", default=list(DATA_TYPES), choices=DATA_TYPES)
+    add.set_defaults(func=cmd_merchants_add)
+    merchants.add_parser("list", help="list data connections").set_defaults(func=cmd_merchants_list)
+    disable = merchants.add_parser("disable", help="disconnect a merchant (its DAG disappears, data stays)")
+    disable.add_argument("--user-id", required=True)
+    disable.set_defaults(func=cmd_merchants_disable)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

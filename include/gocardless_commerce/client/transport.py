@@ -1,0 +1,202 @@
+"""One HTTP exchange with the GoCardless API: headers, timeouts, rate limit, error mapping.
+
+The transport performs exactly one attempt and turns whatever happens into either a decoded
+JSON body or a typed :mod:`~gocardless_commerce.client.errors` exception. It does not retry;
+the client wraps it in a tenacity policy. Keeping the two apart means every attempt, retries
+included, goes through the same counters and the same pre-emptive rate-limit wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+import requests
+from requests.adapters import HTTPAdapter
+
+from gocardless_commerce.client.errors import (
+    MalformedResponseError,
+    TransportError,
+    error_from_envelope,
+)
+from gocardless_commerce.client.rate_limit import (
+    RateLimit,
+    RateLimitWaits,
+    parse_rate_limit,
+    seconds_until_reset,
+)
+
+log = logging.getLogger("gocardless_commerce.client")
+
+API_VERSION = "2015-07-06"
+_JSON_DECODER = msgspec.json.Decoder()
+
+
+def mask_token(token: str) -> str:
+    """``sandbox_abc123`` -> ``sandbox_****``: enough to tell environments apart, nothing more."""
+    prefix, sep, _ = token.partition("_")
+    if sep and prefix in {"sandbox", "live"}:
+        return f"{prefix}_****"
+    return "****"
+
+
+def resource_of(path: str) -> str:
+    """The resource a path addresses (``/payments/PM1`` -> ``payments``), for counters."""
+    return path.strip("/").split("/", 1)[0] or "/"
+
+
+class Transport:
+    """A pooled ``requests.Session`` that speaks GoCardless.
+
+    :param access_token: bearer token; only ever placed in the ``Authorization`` header.
+    :param base_url: API root without trailing slash.
+    :param timeout: ``(connect, read)`` seconds applied to every request.
+    :param rate_limit_reserve: when ``RateLimit-Remaining`` falls to this, wait for the reset
+        before the next request instead of spending the last calls (and risking a 429).
+    :param session: an existing session to reuse; the caller then owns closing it.
+    :param sleep: how to sleep (``time.sleep``); injectable for tests.
+    """
+
+    def __init__(
+        self,
+        access_token: str,
+        base_url: str,
+        *,
+        timeout: tuple[float, float],
+        rate_limit_reserve: int,
+        user_agent: str,
+        session: requests.Session | None = None,
+        pool_size: int = 10,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.rate_limit_reserve = rate_limit_reserve
+        self._sleep = sleep
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self.session = session
+        # Per-request headers rather than session headers: a shared session never carries
+        # this token into someone else's requests.
+        self._headers = {
+            "Authorization": f"Bearer {access_token}",
+            "GoCardless-Version": API_VERSION,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": user_agent,
+        }
+        self.request_count = 0
+        self.requests_by_resource: Counter[str] = Counter()
+        self.rate_limited_count = 0
+        self.rate_limit_waits = RateLimitWaits()
+        self.last_rate_limit: RateLimit | None = None
+        self._resume_at: float | None = None  # monotonic time the budget comes back
+
+    # -- rate limit -------------------------------------------------------------------------
+
+    def _note_rate_limit(self, response: requests.Response) -> None:
+        state = parse_rate_limit(response.headers)
+        if state is None:
+            return
+        self.last_rate_limit = state
+        if state.remaining is not None and state.remaining <= self.rate_limit_reserve:
+            wait = seconds_until_reset(response.headers)
+            if wait:
+                self._resume_at = time.monotonic() + wait
+
+    def wait_for_budget(self) -> None:
+        """Sleep until the window resets if the last response left too little budget."""
+        if self._resume_at is None:
+            return
+        wait = self._resume_at - time.monotonic()
+        self._resume_at = None
+        if wait > 0:
+            log.info("GoCardless rate limit nearly spent; waiting %.2fs for the reset", wait)
+            self.record_wait(wait)
+            self._sleep(wait)
+
+    def record_wait(self, seconds: float) -> None:
+        self.rate_limit_waits.count += 1
+        self.rate_limit_waits.seconds += seconds
+
+    # -- one exchange -----------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Perform one attempt; return the decoded body (``{}`` for 204) or raise."""
+        self.wait_for_budget()
+        self.request_count += 1
+        self.requests_by_resource[resource_of(path)] += 1
+        data = msgspec.json.encode(body) if body is not None else None
+        try:
+            response = self.session.request(
+                method,
+                f"{self.base_url}{path}",
+                params=params,
+                data=data,
+                headers={**self._headers, **(headers or {})},
+                timeout=self.timeout,
+            )
+        except requests.Timeout as exc:
+            kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"
+            seconds = self.timeout[0] if kind == "connect" else self.timeout[1]
+            raise TransportError(f"{method} {path}: {kind} timeout after {seconds}s") from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise TransportError(f"{method} {path}: connection failed ({_reason(exc)})") from None
+        except requests.RequestException as exc:
+            raise TransportError(f"{method} {path}: {_reason(exc)}", transient=False) from None
+        self._note_rate_limit(response)
+        return self._decode(method, response)
+
+    def _decode(self, method: str, response: requests.Response) -> dict[str, Any]:
+        status = response.status_code
+        if status == 204 or (status < 300 and not response.content and method == "DELETE"):
+            return {}
+        content_type = response.headers.get("Content-Type")
+        try:
+            body = _JSON_DECODER.decode(response.content)
+        except msgspec.DecodeError:
+            raise MalformedResponseError(status, response.content, content_type) from None
+        if not isinstance(body, dict):
+            raise MalformedResponseError(status, response.content, content_type)
+        if status < 400:
+            return body
+        envelope = body.get("error")
+        if not isinstance(envelope, dict):
+            raise MalformedResponseError(status, response.content, content_type)
+        if status == 429:
+            self.rate_limited_count += 1
+        raise error_from_envelope(status, envelope, retry_after=seconds_until_reset(response.headers))
+
+    def close(self) -> None:
+        if self._owns_session:
+            self.session.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """A short cause for a requests failure, without URLs (they may carry query strings)."""
+    inner: BaseException | None = exc
+    while inner is not None and inner.args and isinstance(inner.args[0], BaseException):
+        inner = inner.args[0]
+    name = type(inner).__name__ if inner is not None else type(exc).__name__
+    if inner is not None and "IncompleteRead" in str(inner):
+        return "incomplete read: connection closed mid-response"
+    return name
+
+
+__all__ = ["API_VERSION", "Transport", "mask_token", "resource_of"]

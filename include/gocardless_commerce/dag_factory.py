@@ -1,0 +1,144 @@
+"""One sync DAG per connected merchant, generated from the registry snapshot.
+
+Parse time stays cheap: the factory reads a JSON snapshot (no database, network or Airflow
+Variable access), imports nothing heavy (task bodies import the pipeline lazily), and when a
+task process parses the file (``get_parsing_context().dag_id`` is set) it builds only the DAG
+that task belongs to.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG, Param, get_parsing_context, task
+
+from gocardless_commerce.snapshot import read_snapshot
+
+log = logging.getLogger(__name__)
+
+DAG_ID_PREFIX = "gocardless_sync__"
+DATA_TYPES = [
+    "COMMERCE_TRANSACTION",
+    "COMMERCE_SUBSCRIPTION",
+    "COMMERCE_TRANSACTION_INSIGHT",
+    "COMMERCE_SUBSCRIPTION_INSIGHT",
+]
+DEFAULT_SCHEDULE = "@daily"
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+}
+
+DOC_MD = """\
+### GoCardless sync — {name}
+
+Extracts the GoCardless account of **{name}** (user `{user_id}`, data connection
+`{dc_id}`, organisation `{org}`) and lands every record in the warehouse schema `raw`
+(`raw.gocardless_payments`, `…_subscriptions`, `…_mandates`, `…_refunds`, `…_payouts`,
+`…_payout_items`, `…_customers`, `…_customer_bank_accounts`, `…_creditors`, `…_events`).
+
+* **First run, or `full_refresh`**: backfills `history_months` of payments, refunds, payouts
+  and events, and every customer, bank account, mandate, subscription and creditor.
+  A full refresh flags records GoCardless no longer returns (`removed_at`).
+* **Later runs** are incremental: they read the events since the last cursor and refresh the
+  records those events touched, so status changes on old payments land too.
+* Cursors live in `meta.sync_state` and advance only after the load has committed; each
+  run is recorded in `meta.sync_runs` (requests used, records landed and changed).
+
+The access token is the Airflow connection `{conn_id}`. A revoked token fails the run once
+with `AUTH_ERROR` and marks the data connection `AUTH_ERROR` until it is reconnected.
+"""
+
+
+def sync_dag_id(user_id: str) -> str:
+    return f"{DAG_ID_PREFIX}{user_id}"
+
+
+def log_failure_summary(context) -> None:
+    """Failure callback: one clear line naming the merchant, task, run and error."""
+    ti = context.get("task_instance") or context.get("ti")
+    exception = context.get("exception")
+    dag = context.get("dag")
+    log.error(
+        "GoCardless sync FAILED: dag=%s task=%s run=%s try=%s error=%s: %s",
+        getattr(dag, "dag_id", "?"),
+        getattr(ti, "task_id", "?"),
+        context.get("run_id"),
+        getattr(ti, "try_number", "?"),
+        type(exception).__name__ if exception else "unknown",
+        exception,
+    )
+
+
+def _merchant_dag(merchant: dict) -> DAG:
+    user_id = merchant["user_id"]
+    name = merchant["user_name"]
+    dag = DAG(
+        dag_id=sync_dag_id(user_id),
+        dag_display_name=f"GoCardless sync — {name}",
+        description=f"GoCardless → warehouse sync for {name}",
+        doc_md=DOC_MD.format(
+            name=name, user_id=user_id, dc_id=merchant["id"], org=merchant.get("organisation_id") or "?",
+            conn_id=merchant["airflow_conn_id"],
+        ),
+        schedule=merchant.get("schedule") or DEFAULT_SCHEDULE,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        on_failure_callback=log_failure_summary,
+        tags=["gocardless", "sync", f"user:{user_id}"]
+        + (["auth_error"] if merchant.get("status") == "AUTH_ERROR" else []),
+        params={
+            "data_types": Param(
+                [t for t in DATA_TYPES if t in merchant.get("requested_data_types", DATA_TYPES)],
+                type="array",
+                items={"type": "string", "enum": DATA_TYPES},
+                title="Data types",
+                description="Qard data types to produce (as Qard's sync request).",
+            ),
+            "full_refresh": Param(
+                False,
+                type="boolean",
+                title="Full refresh",
+                description="Re-read the whole history window and flag records that vanished.",
+            ),
+            "history_months": Param(
+                12,
+                type="integer",
+                minimum=1,
+                maximum=18,
+                title="History (months)",
+                description="How far back a backfill or full refresh reads (GoCardless keeps 18 months of events).",
+            ),
+        },
+    )
+    with dag:
+
+        @task(task_display_name="Extract and land raw records", on_failure_callback=log_failure_summary)
+        def extract_and_land(**context) -> dict:
+            from gocardless_commerce.airflow_tasks import run_extract_and_land
+
+            return run_extract_and_land(merchant, context)
+
+        extract_and_land()
+    return dag
+
+
+def build_merchant_dags(snapshot_path: Path | None = None) -> dict[str, DAG]:
+    """Build the sync DAGs of the snapshot's merchants (only one in a task process)."""
+    wanted = get_parsing_context().dag_id
+    dags = {}
+    for merchant in read_snapshot(snapshot_path):
+        dag_id = sync_dag_id(merchant["user_id"])
+        if wanted and wanted != dag_id:
+            continue
+        dags[dag_id] = _merchant_dag(merchant)
+    return dags

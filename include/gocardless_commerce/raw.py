@@ -1,0 +1,183 @@
+"""Raw landing of GoCardless records: one warehouse table per API resource.
+
+A record lands exactly as the API returned it (``payload``), next to the columns every table
+shares (``user_id``, ``data_connection_id``, ``id``, ``created_at``, ``extracted_at``, the DAG
+``run_id``). Payout items have no id of their own, so :func:`payout_item_ids` synthesises a
+stable one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from gocardless_commerce.warehouse.loader import Column, UpsertTarget, staged, upsert
+
+_encode = msgspec.json.Encoder().encode
+
+_BASE_COLUMNS = (
+    Column("data_connection_id"),
+    Column("id"),
+    Column("user_id"),
+    Column("created_at", "TIMESTAMP"),
+)
+_TAIL_COLUMNS = (
+    Column("payload", "JSON"),
+    Column("extracted_at", "TIMESTAMP"),
+    Column("run_id"),
+)
+
+
+@dataclass(frozen=True)
+class RawResource:
+    """A GoCardless list endpoint and the raw table it lands in."""
+
+    name: str  # API resource, e.g. "payments"
+    include: str | None = None  # the events ``include=`` value returning its current state
+    extra_columns: tuple[str, ...] = ()
+    append_only: bool = False
+    target: UpsertTarget = field(init=False)
+
+    def __post_init__(self) -> None:
+        columns = _BASE_COLUMNS + tuple(Column(c) for c in self.extra_columns) + _TAIL_COLUMNS
+        object.__setattr__(
+            self,
+            "target",
+            UpsertTarget(
+                table=self.table,
+                key=("data_connection_id", "id"),
+                columns=columns,
+                append_only=self.append_only,
+                reset_columns=() if self.append_only else ("removed_at",),
+            ),
+        )
+
+    @property
+    def table(self) -> str:
+        return f"raw.gocardless_{self.name}"
+
+
+RESOURCES: dict[str, RawResource] = {
+    r.name: r
+    for r in (
+        RawResource("creditors", include="creditor"),
+        RawResource("customers", include="customer"),
+        RawResource("customer_bank_accounts"),
+        RawResource("mandates", include="mandate"),
+        RawResource("subscriptions", include="subscription"),
+        RawResource("payments", include="payment"),
+        RawResource("refunds", include="refund"),
+        RawResource("payouts", include="payout"),
+        RawResource("payout_items", extra_columns=("payout_id",)),
+        RawResource("events", extra_columns=("resource_type", "action"), append_only=True),
+    )
+}
+
+#: Event ``resource_type`` → the resource whose current state ``include=`` returns.
+EVENT_RESOURCE_TYPES = {r.name: r for r in RESOURCES.values() if r.include}
+
+
+@dataclass(frozen=True)
+class LandingContext:
+    """Who the records belong to and which run extracted them."""
+
+    user_id: str
+    data_connection_id: str
+    run_id: str
+    extracted_at: str  # ISO timestamp, UTC
+
+
+def payout_item_ids(payout_id: str, items: Sequence[dict]) -> list[str]:
+    """Stable keys for a payout's items: payout + type + linked object + occurrence number.
+
+    The API gives items no id; the same (type, linked object) can occur more than once in a
+    payout (e.g. two fees on one payment), hence the occurrence number, counted in API order.
+    """
+    seen: Counter[str] = Counter()
+    ids = []
+    for item in items:
+        links = item.get("links") or {}
+        linked = links.get("payment") or links.get("refund") or links.get("mandate") or "-"
+        base = f"{payout_id}:{item.get('type')}:{linked}"
+        seen[base] += 1
+        ids.append(f"{base}:{seen[base]}")
+    return ids
+
+
+def _rows(
+    resource: RawResource,
+    records: Sequence[dict],
+    ctx: LandingContext,
+    extra: dict | None = None,
+    ids: Sequence[str] | None = None,
+) -> list[tuple]:
+    rows = []
+    for position, record in enumerate(records):
+        if resource.name == "events":
+            extras: tuple = (record.get("resource_type"), record.get("action"))
+        elif extra is not None:
+            extras = tuple(extra[c] for c in resource.extra_columns)
+        else:
+            extras = ()
+        rows.append(
+            (
+                ctx.data_connection_id,
+                ids[position] if ids is not None else record["id"],
+                ctx.user_id,
+                record.get("created_at"),
+                *extras,
+                _encode(record).decode(),
+                ctx.extracted_at,
+                ctx.run_id,
+            )
+        )
+    return rows
+
+
+def land(conn: Connection, resource: RawResource, records: Sequence[dict], ctx: LandingContext) -> int:
+    """Upsert one batch of API records; returns the number of rows inserted or changed."""
+    return upsert(conn, resource.target, _rows(resource, records, ctx, None))
+
+
+def land_payout_items(conn: Connection, payout_id: str, items: Sequence[dict], ctx: LandingContext) -> int:
+    """Land all items of one payout, keyed by :func:`payout_item_ids`."""
+    resource = RESOURCES["payout_items"]
+    rows = _rows(resource, items, ctx, {"payout_id": payout_id}, payout_item_ids(payout_id, items))
+    return upsert(conn, resource.target, rows)
+
+
+def mark_removed(
+    conn: Connection,
+    resource: RawResource,
+    data_connection_id: str,
+    seen_ids: Iterable[str],
+    removed_at: str,
+    created_since: str | None = None,
+) -> int:
+    """After a full listing, flag rows the API no longer returns (GoCardless hard deletes).
+
+    Only rows the listing covered are considered: with ``created_since``, older rows are
+    outside the listing's window and are left alone. Returns how many rows were flagged.
+    """
+    window = "AND created_at >= CAST(:since AS TIMESTAMP)" if created_since else ""
+    params = {"removed_at": removed_at, "dc": data_connection_id, "since": created_since}
+    with staged(conn, ["id"], [(i,) for i in seen_ids]) as stage:
+        vanished = (
+            f"FROM {resource.table} WHERE data_connection_id = :dc AND removed_at IS NULL {window} "
+            f"AND id NOT IN (SELECT id FROM {stage})"
+        )
+        count = conn.execute(text(f"SELECT count(*) {vanished}"), params).scalar_one()
+        if count:
+            conn.execute(
+                text(
+                    f"UPDATE {resource.table} SET removed_at = CAST(:removed_at AS TIMESTAMP) "
+                    f"WHERE data_connection_id = :dc AND id IN (SELECT id {vanished})"
+                ),
+                params,
+            )
+        return count

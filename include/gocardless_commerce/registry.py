@@ -1,0 +1,190 @@
+"""The merchant registry: users and their GoCardless data connections (Qard's model).
+
+The registry lives in the warehouse (``meta.users``, ``meta.data_connections``); access tokens
+never do — each data connection names the Airflow connection that holds its token. Every change
+rewrites the registry snapshot that the DAG factory reads at parse time, so parsing DAGs needs
+no database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gocardless_commerce import settings
+from gocardless_commerce.warehouse.engine import transaction
+
+log = logging.getLogger(__name__)
+
+PROVIDER_NAME = "gocardless"
+DATA_TYPES = (
+    "COMMERCE_TRANSACTION",
+    "COMMERCE_SUBSCRIPTION",
+    "COMMERCE_TRANSACTION_INSIGHT",
+    "COMMERCE_SUBSCRIPTION_INSIGHT",
+)
+STATUSES = ("AUTH_REQUIRED", "CONNECTING", "CONNECTED", "AUTH_ERROR", "DISCONNECTED")
+#: Statuses that get a sync DAG. AUTH_ERROR keeps its DAG so the failed run stays visible.
+SYNCED_STATUSES = ("CONNECTED", "AUTH_ERROR")
+
+
+class RegistryError(ValueError):
+    """A registry request that cannot be carried out (unknown user, bad status...)."""
+
+
+@dataclass(frozen=True)
+class DataConnection:
+    id: str
+    user_id: str
+    user_name: str
+    status: str
+    organisation_id: str | None
+    airflow_conn_id: str
+    requested_data_types: tuple[str, ...]
+    schedule: str | None = None
+    status_reason: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Registry:
+    """Reads and changes the registry; keeps the DAG snapshot in step with it."""
+
+    def __init__(self, engine: Engine, snapshot_path: Path | None = None) -> None:
+        self.engine = engine
+        self.snapshot_path = snapshot_path or settings.registry_snapshot_path()
+
+    # -- reads -------------------------------------------------------------------------------
+    def data_connections(self, *, statuses: tuple[str, ...] | None = None) -> list[DataConnection]:
+        query = (
+            "SELECT dc.id, dc.user_id, u.name, dc.status, dc.organisation_id, dc.airflow_conn_id, "
+            "CAST(dc.requested_data_types AS VARCHAR), dc.schedule, dc.status_reason "
+            "FROM meta.data_connections dc JOIN meta.users u ON u.id = dc.user_id ORDER BY dc.user_id, dc.id"
+        )
+        with transaction(self.engine) as conn:
+            rows = conn.execute(sa.text(query)).all()
+        connections = [
+            DataConnection(
+                id=r[0], user_id=r[1], user_name=r[2], status=r[3], organisation_id=r[4],
+                airflow_conn_id=r[5], requested_data_types=tuple(json.loads(r[6])), schedule=r[7],
+                status_reason=r[8],
+            )
+            for r in rows
+        ]
+        return [c for c in connections if statuses is None or c.status in statuses]
+
+    def get(self, data_connection_id: str) -> DataConnection:
+        for connection in self.data_connections():
+            if connection.id == data_connection_id:
+                return connection
+        raise RegistryError(f"Unknown data connection {data_connection_id!r}")
+
+    def for_user(self, user_id: str) -> DataConnection | None:
+        """The user's live GoCardless data connection (one per user), if any."""
+        live = [c for c in self.data_connections() if c.user_id == user_id and c.status != "DISCONNECTED"]
+        return live[0] if live else None
+
+    # -- changes -----------------------------------------------------------------------------
+    def connect(
+        self,
+        user_id: str,
+        name: str,
+        *,
+        organisation_id: str | None,
+        requested_data_types: tuple[str, ...] = DATA_TYPES,
+        legal_identifiers: dict | None = None,
+        schedule: str | None = None,
+    ) -> DataConnection:
+        """Register (or update) a user and give it a CONNECTED GoCardless data connection.
+
+        Reconnecting a user reuses its live data connection, so its history and DAG id stay.
+        The caller stores the access token in the Airflow connection named ``airflow_conn_id``.
+        """
+        unknown = set(requested_data_types) - set(DATA_TYPES)
+        if unknown:
+            raise RegistryError(f"Unknown data types {sorted(unknown)}; choose from {list(DATA_TYPES)}")
+        now = _now()
+        existing = self.for_user(user_id)
+        dc_id = existing.id if existing else str(uuid.uuid4())
+        with transaction(self.engine) as conn:
+            params = {"id": user_id, "name": name, "li": json.dumps(legal_identifiers or {}), "now": now}
+            if conn.execute(sa.text("SELECT 1 FROM meta.users WHERE id = :id"), params).first():
+                conn.execute(
+                    sa.text("UPDATE meta.users SET name = :name, legal_identifiers = CAST(:li AS JSON), updated_at = :now WHERE id = :id"),
+                    params,
+                )
+            else:
+                conn.execute(
+                    sa.text("INSERT INTO meta.users VALUES (:id, :name, CAST(:li AS JSON), :now, :now)"), params
+                )
+            dc = {
+                "id": dc_id, "user_id": user_id, "types": json.dumps(list(requested_data_types)),
+                "org": organisation_id, "conn": settings.merchant_conn_id(dc_id), "schedule": schedule, "now": now,
+            }
+            if existing:
+                conn.execute(
+                    sa.text(
+                        "UPDATE meta.data_connections SET status = 'CONNECTED', status_reason = NULL, "
+                        "organisation_id = :org, requested_data_types = CAST(:types AS JSON), "
+                        "schedule = :schedule, updated_at = :now WHERE id = :id"
+                    ),
+                    dc,
+                )
+            else:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO meta.data_connections VALUES (:id, :user_id, 'gocardless', "
+                        "CAST(:types AS JSON), 'CONNECTED', NULL, :org, :conn, :schedule, :now, :now)"
+                    ),
+                    dc,
+                )
+        log.info("Data connection %s of user %s is CONNECTED", dc_id, user_id)
+        self.write_snapshot()
+        return self.get(dc_id)
+
+    def set_status(self, data_connection_id: str, status: str, reason: str | None = None) -> None:
+        if status not in STATUSES:
+            raise RegistryError(f"Unknown status {status!r}; choose from {list(STATUSES)}")
+        with transaction(self.engine) as conn:
+            updated = conn.execute(
+                sa.text(
+                    "UPDATE meta.data_connections SET status = :status, status_reason = :reason, "
+                    "updated_at = :now WHERE id = :id"
+                ),
+                {"status": status, "reason": reason, "now": _now(), "id": data_connection_id},
+            ).rowcount
+        if updated == 0:
+            raise RegistryError(f"Unknown data connection {data_connection_id!r}")
+        log.info("Data connection %s is now %s%s", data_connection_id, status, f" ({reason})" if reason else "")
+        self.write_snapshot()
+
+    def disconnect(self, user_id: str) -> DataConnection:
+        """Disconnect the user's data connection: its DAG disappears, its data stays."""
+        connection = self.for_user(user_id)
+        if connection is None:
+            raise RegistryError(f"User {user_id!r} has no live GoCardless data connection")
+        self.set_status(connection.id, "DISCONNECTED", "disconnected by an operator")
+        return self.get(connection.id)
+
+    # -- the snapshot the DAG factory reads ----------------------------------------------------
+    def write_snapshot(self) -> Path:
+        """Atomically rewrite the snapshot of data connections that get a sync DAG."""
+        merchants = [asdict(c) for c in self.data_connections(statuses=SYNCED_STATUSES)]
+        body = json.dumps({"version": 1, "merchants": merchants}, indent=2, sort_keys=True)
+        self.snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.snapshot_path.parent, prefix=".merchants-", suffix=".json")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(body)
+        os.replace(tmp, self.snapshot_path)
+        return self.snapshot_path

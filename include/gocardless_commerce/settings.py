@@ -1,0 +1,52 @@
+"""Where things are: every path and URL the pipeline reads from the environment, in one place.
+
+Defaults suit a checkout of the project (the embedded DuckDB warehouse under ``data/``);
+deployments override them with environment variables, never with code changes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The project checkout (``include/gocardless_commerce/settings.py`` → two levels up).
+PROJECT_ROOT = Path(os.environ.get("GC_COMMERCE_HOME", Path(__file__).resolve().parents[2]))
+
+#: Default Airflow connection holding the GoCardless partner app (client id/secret, sandbox flag).
+GOCARDLESS_PROVIDER_CONN_ID = "gocardless_default"
+
+
+def data_dir() -> Path:
+    """Folder for local state: the DuckDB warehouse, the sandbox database, GX data docs."""
+    path = Path(os.environ.get("GC_COMMERCE_DATA_DIR", PROJECT_ROOT / "data"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def warehouse_url() -> str:
+    """SQLAlchemy URL of the warehouse: ``WAREHOUSE_URL``, else a DuckDB file in the data folder."""
+    url = os.environ.get("WAREHOUSE_URL")
+    if url:
+        return url
+    return f"duckdb:///{data_dir() / 'warehouse.duckdb'}"
+
+
+def sql_dir() -> Path:
+    """The project's ``sql/`` folder (DDL migrations and analyst views)."""
+    return Path(os.environ.get("GC_COMMERCE_SQL_DIR", PROJECT_ROOT / "sql"))
+
+
+def registry_snapshot_path() -> Path:
+    """The registry snapshot the DAG factory reads at parse time (no database access there).
+
+    It lives with the DAGs (``dags/merchants.json``) so that it ships wherever the DAG folder
+    or bundle goes; ``GC_COMMERCE_REGISTRY_SNAPSHOT`` points elsewhere (tests use a temp file).
+    """
+    from gocardless_commerce.snapshot import snapshot_path
+
+    return snapshot_path()
+
+
+def merchant_conn_id(data_connection_id: str) -> str:
+    """Name of the Airflow connection that holds one data connection's access token."""
+    return f"gocardless_{data_connection_id}"

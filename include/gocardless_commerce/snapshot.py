@@ -1,0 +1,25 @@
+"""Read the registry snapshot: the DAG factory's only input at parse time.
+
+Deliberately light (json + pathlib): the DAG processor imports this every 30 s, and a task
+process imports it before it runs, so it must not pull in SQLAlchemy, pandas or the client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def snapshot_path() -> Path:
+    """Same default as :func:`gocardless_commerce.settings.registry_snapshot_path`."""
+    default = Path(__file__).resolve().parents[2] / "dags" / "merchants.json"
+    return Path(os.environ.get("GC_COMMERCE_REGISTRY_SNAPSHOT", default))
+
+
+def read_snapshot(path: Path | None = None) -> list[dict]:
+    """The merchants that get a sync DAG, as the registry last wrote them ([] if none yet)."""
+    try:
+        return json.loads((path or snapshot_path()).read_text())["merchants"]
+    except FileNotFoundError:
+        return []

@@ -1,0 +1,117 @@
+"""The one bulk write path into the warehouse: stage a batch, then upsert it with one statement.
+
+DuckDB reads the batch straight from a pandas DataFrame; PostgreSQL receives it by ``COPY``.
+Both then run the same ``INSERT … SELECT … ON CONFLICT`` so the two warehouses behave alike.
+An upsert rewrites a row only when its payload changed (or it had been marked removed), so a
+rerun is a no-op and the returned count is the number of rows that really changed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+_stage_numbers = itertools.count()
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str = "VARCHAR"  # target type the staged text is cast to
+
+
+@dataclass(frozen=True)
+class UpsertTarget:
+    """A table, its key and its columns, in the order rows are given."""
+
+    table: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    append_only: bool = False  # insert new keys, never update existing rows (events)
+    change_check: str | None = "payload"  # update only when this column's text changed
+    reset_columns: tuple[str, ...] = ()  # set to NULL on every insert/update (e.g. removed_at)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _is_duckdb(conn: Connection) -> bool:
+    return conn.dialect.name == "duckdb"
+
+
+@contextmanager
+def staged(conn: Connection, columns: Sequence[str], rows: Sequence[Sequence]) -> Iterator[str]:
+    """Make ``rows`` readable as a relation of text columns; yields its name.
+
+    Values are passed as text (or None) and cast by the statement that reads the stage, so
+    one SQL statement serves both databases.
+    """
+    name = f"stage_{next(_stage_numbers)}"
+    if _is_duckdb(conn):
+        duck = conn.connection.driver_connection
+        frame = pd.DataFrame.from_records(rows, columns=list(columns)).astype("object")
+        duck.register(name, frame)
+        try:
+            yield name
+        finally:
+            duck.unregister(name)
+        return
+    col_defs = ", ".join(f"{c} TEXT" for c in columns)
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({col_defs})")
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    try:
+        yield name
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE {name}")
+
+
+def _dedupe_last(target: UpsertTarget, rows: Sequence[Sequence]) -> list[Sequence]:
+    """Keep the last row per key: one statement may not touch the same row twice."""
+    key_positions = [target.column_names.index(k) for k in target.key]
+    by_key = {tuple(row[i] for i in key_positions): row for row in rows}
+    return list(by_key.values())
+
+
+def upsert(conn: Connection, target: UpsertTarget, rows: Sequence[Sequence]) -> int:
+    """Insert or update ``rows`` in ``target.table``; returns how many rows changed."""
+    if not rows:
+        return 0
+    rows = _dedupe_last(target, rows)
+    names = target.column_names
+    select_list = ", ".join(f"CAST({c.name} AS {c.sql_type})" for c in target.columns)
+    insert_cols = ", ".join(names + list(target.reset_columns))
+    select_list += "".join(", NULL" for _ in target.reset_columns)
+    conflict = ", ".join(target.key)
+    if target.append_only:
+        action = "DO NOTHING"
+    else:
+        updates = [f"{c} = EXCLUDED.{c}" for c in names if c not in target.key]
+        updates += [f"{c} = NULL" for c in target.reset_columns]
+        action = "DO UPDATE SET " + ", ".join(updates)
+        conditions = []
+        if target.change_check:
+            conditions.append(
+                f"CAST(tgt.{target.change_check} AS VARCHAR) IS DISTINCT FROM "
+                f"CAST(EXCLUDED.{target.change_check} AS VARCHAR)"
+            )
+        conditions += [f"tgt.{c} IS NOT NULL" for c in target.reset_columns]
+        if conditions:
+            action += " WHERE " + " OR ".join(conditions)
+    with staged(conn, names, rows) as stage:
+        sql = (
+            f"INSERT INTO {target.table} AS tgt ({insert_cols}) "
+            f"SELECT {select_list} FROM {stage} "
+            f"ON CONFLICT ({conflict}) {action}"
+        )
+        if _is_duckdb(conn):
+            return int(conn.connection.driver_connection.execute(sql).fetchone()[0])
+        return conn.exec_driver_sql(sql).rowcount

@@ -1,0 +1,75 @@
+"""Explicit, repeatable schema creation: apply ``sql/migrations/*.sql`` in order, once each.
+
+Each file runs in its own transaction and is recorded with its checksum in
+``meta.schema_migrations``; an applied file whose content changed is an error (write a new
+migration instead of editing an old one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gocardless_commerce import settings
+from gocardless_commerce.warehouse.engine import describe, transaction
+
+log = logging.getLogger(__name__)
+
+_LEDGER_DDL = (
+    "CREATE SCHEMA IF NOT EXISTS meta",
+    """CREATE TABLE IF NOT EXISTS meta.schema_migrations (
+        version VARCHAR NOT NULL PRIMARY KEY,
+        checksum VARCHAR NOT NULL,
+        applied_at TIMESTAMP NOT NULL
+    )""",
+)
+
+
+class MigrationError(RuntimeError):
+    """A migration file was edited after it was applied, or failed to apply."""
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a DDL file on statement-ending semicolons, dropping ``--`` comments."""
+    without_comments = re.sub(r"--[^\n]*", "", sql)
+    return [s.strip() for s in without_comments.split(";") if s.strip()]
+
+
+def migration_files(folder: Path | None = None) -> list[Path]:
+    folder = folder or settings.sql_dir() / "migrations"
+    return sorted(folder.glob("*.sql"))
+
+
+def apply_migrations(engine: Engine, folder: Path | None = None) -> list[str]:
+    """Bring the warehouse schema up to date; returns the versions applied by this call."""
+    with transaction(engine) as conn:
+        for ddl in _LEDGER_DDL:
+            conn.exec_driver_sql(ddl)
+        applied = dict(conn.execute(sa.text("SELECT version, checksum FROM meta.schema_migrations")).all())
+    newly_applied = []
+    for path in migration_files(folder):
+        sql = path.read_text()
+        checksum = hashlib.sha256(sql.encode()).hexdigest()
+        version = path.stem
+        if version in applied:
+            if applied[version] != checksum:
+                raise MigrationError(
+                    f"Migration {path.name} changed after it was applied; add a new migration instead."
+                )
+            continue
+        with transaction(engine) as conn:
+            for statement in split_statements(sql):
+                conn.exec_driver_sql(statement)
+            conn.execute(
+                sa.text("INSERT INTO meta.schema_migrations VALUES (:v, :c, :t)"),
+                {"v": version, "c": checksum, "t": datetime.now(UTC).replace(tzinfo=None)},
+            )
+        log.info("Applied warehouse migration %s to %s", path.name, describe(engine))
+        newly_applied.append(version)
+    return newly_applied
