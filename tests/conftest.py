@@ -24,4 +24,5 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 # Shared fixtures live in tests/fixtures/ so each area owns its own file.
 pytest_plugins = [
     "tests.fixtures.sandbox",
+    "tests.fixtures.warehouse",
 ]

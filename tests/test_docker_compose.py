@@ -1,0 +1,58 @@
+"""docker-compose.yml describes the production shape (no Docker engine here: parse and check it)."""
+
+from __future__ import annotations
+
+import yaml
+
+from tests.conftest import PROJECT_ROOT
+
+COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+AIRFLOW_SERVICES = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+    "airflow-worker": "celery worker",
+}
+
+
+def test_every_production_component_is_a_service():
+    assert set(AIRFLOW_SERVICES) | {"postgres", "redis", "warehouse", "airflow-init", "sandbox"} <= set(SERVICES)
+    for name, command in AIRFLOW_SERVICES.items():
+        assert SERVICES[name]["command"] == command, name
+
+
+def test_airflow_services_run_airflow_3_3_2_with_celery_on_postgres_and_redis():
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert "FROM apache/airflow:3.3.2-python3.11" in dockerfile
+    for name in AIRFLOW_SERVICES:
+        env = SERVICES[name]["environment"]
+        assert SERVICES[name]["image"] == "gocardless-commerce-airflow:3.3.2"
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres/airflow")
+        assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:@redis:6379/0"
+        assert env["WAREHOUSE_URL"].startswith("postgresql+psycopg://warehouse:")
+        assert env["WAREHOUSE_URL"].endswith("@warehouse/warehouse")
+        # Secrets come from the environment, never from the file.
+        assert env["AIRFLOW__CORE__FERNET_KEY"].startswith("${FERNET_KEY")
+        assert "healthcheck" in SERVICES[name]
+
+
+def test_databases_and_broker_use_pinned_images_with_healthchecks():
+    assert SERVICES["postgres"]["image"] == "postgres:16"
+    assert SERVICES["warehouse"]["image"] == "postgres:16"
+    assert SERVICES["redis"]["image"].startswith("redis:7")
+    for name in ("postgres", "warehouse", "redis"):
+        assert "healthcheck" in SERVICES[name]
+
+
+def test_sandbox_is_optional_and_init_migrates_both_databases():
+    assert SERVICES["sandbox"]["profiles"] == ["sandbox"]
+    assert "--port" in SERVICES["sandbox"]["command"]
+    init = "\n".join(SERVICES["airflow-init"]["command"])
+    assert "airflow db migrate" in init
+    assert "gocardless_commerce warehouse migrate" in init
+    for name in AIRFLOW_SERVICES:
+        assert SERVICES[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"

@@ -1,0 +1,91 @@
+"""The bulk upsert path behaves the same on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from gocardless_commerce import raw
+from gocardless_commerce.warehouse.engine import transaction
+
+CTX = raw.LandingContext(user_id="u1", data_connection_id="dc1", run_id="run-1", extracted_at="2026-11-01 00:00:00")
+
+
+def _payment(pid: str, status: str = "submitted", amount: int = 1000) -> dict:
+    return {"id": pid, "created_at": "2026-10-01T12:00:00.000Z", "amount": amount, "status": status}
+
+
+def _rows(engine, table="raw.gocardless_payments"):
+    with transaction(engine) as conn:
+        return conn.execute(
+            sa.text(f"SELECT id, CAST(payload AS VARCHAR), run_id, removed_at FROM {table} ORDER BY id")
+        ).all()
+
+
+def test_upsert_inserts_then_updates_only_what_changed(warehouse):
+    payments = raw.RESOURCES["payments"]
+    with transaction(warehouse) as conn:
+        assert raw.land(conn, payments, [_payment("PM1"), _payment("PM2")], CTX) == 2
+    rerun = raw.LandingContext(**{**vars(CTX), "run_id": "run-2"})
+    with transaction(warehouse) as conn:
+        # PM1 unchanged, PM2 changed status: only PM2 is rewritten.
+        assert raw.land(conn, payments, [_payment("PM1"), _payment("PM2", "charged_back")], rerun) == 1
+    rows = _rows(warehouse)
+    assert [(r[0], json.loads(r[1])["status"], r[2]) for r in rows] == [
+        ("PM1", "submitted", "run-1"),
+        ("PM2", "charged_back", "run-2"),
+    ]
+
+
+def test_duplicate_ids_in_one_batch_keep_the_last(warehouse):
+    with transaction(warehouse) as conn:
+        changed = raw.land(conn, raw.RESOURCES["payments"], [_payment("PM1"), _payment("PM1", "paid_out")], CTX)
+    assert changed == 1
+    assert json.loads(_rows(warehouse)[0][1])["status"] == "paid_out"
+
+
+def test_events_are_append_only(warehouse):
+    event = {"id": "EV1", "created_at": "2026-10-01T12:00:00.000Z", "resource_type": "payments", "action": "created"}
+    with transaction(warehouse) as conn:
+        assert raw.land(conn, raw.RESOURCES["events"], [event], CTX) == 1
+        assert raw.land(conn, raw.RESOURCES["events"], [dict(event, action="changed")], CTX) == 0
+    with transaction(warehouse) as conn:
+        assert conn.execute(sa.text("SELECT action FROM raw.gocardless_events")).scalar_one() == "created"
+
+
+def test_a_failed_transaction_lands_nothing(warehouse):
+    try:
+        with transaction(warehouse) as conn:
+            raw.land(conn, raw.RESOURCES["payments"], [_payment("PM1")], CTX)
+            raise RuntimeError("killed mid-run")
+    except RuntimeError:
+        pass
+    assert _rows(warehouse) == []
+
+
+def test_mark_removed_flags_vanished_rows_and_clears_on_return(warehouse):
+    customers = raw.RESOURCES["customers"]
+    records = [{"id": f"CU{i}", "created_at": "2026-10-01T12:00:00.000Z"} for i in range(3)]
+    with transaction(warehouse) as conn:
+        raw.land(conn, customers, records, CTX)
+        assert raw.mark_removed(conn, customers, "dc1", ["CU0", "CU2"], "2026-11-02 00:00:00") == 1
+    assert [r[0] for r in _rows(warehouse, customers.table) if r[3] is not None] == ["CU1"]
+    with transaction(warehouse) as conn:
+        assert raw.land(conn, customers, records, CTX) == 1  # CU1 is back: removed_at cleared
+    assert all(r[3] is None for r in _rows(warehouse, customers.table))
+
+
+def test_payout_item_ids_are_stable_and_unique():
+    items = [
+        {"type": "payment_paid_out", "links": {"payment": "PM1"}},
+        {"type": "gocardless_fee", "links": {"payment": "PM1"}},
+        {"type": "gocardless_fee", "links": {"payment": "PM1"}},
+        {"type": "app_fee", "links": {}},
+    ]
+    assert raw.payout_item_ids("PO1", items) == [
+        "PO1:payment_paid_out:PM1:1",
+        "PO1:gocardless_fee:PM1:1",
+        "PO1:gocardless_fee:PM1:2",
+        "PO1:app_fee:-:1",
+    ]

@@ -1,0 +1,50 @@
+"""Schema creation is explicit and repeatable, on DuckDB and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from gocardless_commerce.raw import RESOURCES
+from gocardless_commerce.warehouse.migrations import MigrationError, apply_migrations, split_statements
+
+
+def _tables(engine, schema: str) -> set[str]:
+    # information_schema works on both backends (DuckDB's SQLAlchemy inspector does not).
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
+            ).scalars()
+        )
+
+
+def test_migrations_create_every_raw_table_and_are_idempotent(warehouse):
+    assert apply_migrations(warehouse) == []  # the fixture applied them already
+    assert _tables(warehouse, "raw") == {f"gocardless_{name}" for name in RESOURCES}
+    assert {"schema_migrations", "users", "data_connections", "sync_state", "sync_runs"} <= _tables(warehouse, "meta")
+    with warehouse.connect() as conn:
+        columns = set(
+            conn.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'raw' AND table_name = 'gocardless_payments'"
+                )
+            ).scalars()
+        )
+    assert {"user_id", "data_connection_id", "id", "created_at", "payload", "extracted_at", "run_id"} <= columns
+
+
+def test_an_edited_migration_is_refused(warehouse, tmp_path):
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "900_extra.sql").write_text("CREATE SCHEMA IF NOT EXISTS extra;")
+    assert apply_migrations(warehouse, folder) == ["900_extra"]
+    (folder / "900_extra.sql").write_text("CREATE SCHEMA IF NOT EXISTS extra2;")
+    with pytest.raises(MigrationError, match="900_extra.sql changed after it was applied"):
+        apply_migrations(warehouse, folder)
+
+
+def test_split_statements_ignores_comments():
+    sql = "-- a comment; with a semicolon\nCREATE SCHEMA a;\n\nCREATE TABLE a.t (x INT); -- trailing\n"
+    assert split_statements(sql) == ["CREATE SCHEMA a", "CREATE TABLE a.t (x INT)"]
