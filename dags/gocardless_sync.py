@@ -1,4 +1,4 @@
-"""Per-merchant GoCardless sync DAGs: one per connected data connection.
+"""Per-merchant GoCardless sync DAGs (Airflow): one DAG per connected data connection.
 
 Wiring only: the merchants come from the registry snapshot (``dags/merchants.json``, written by
 ``gocardless-commerce merchants …``) and the DAGs from :mod:`gocardless_commerce.dag_factory`.

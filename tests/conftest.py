@@ -25,4 +25,5 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.warehouse",
+    "tests.fixtures.airflow",
 ]
