@@ -1,0 +1,93 @@
+"""The client against the real sandbox app: full listings, auth scoping, injected faults."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+from gocardless_commerce.client import AuthenticationError, GoCardlessClient, NotFoundError
+
+sandbox = pytest.importorskip("gocardless_commerce.sandbox")
+if not hasattr(sandbox, "SandboxServer"):
+    pytest.skip("sandbox server not available yet", allow_module_level=True)
+
+RESOURCES = ("payments", "customers", "mandates", "subscriptions", "refunds", "payouts", "events")
+
+
+@pytest.fixture(scope="module")
+def gc_sandbox():
+    config = sandbox.SandboxConfig(seed=7, merchants=2, payments_per_merchant=300,
+                                   history_months=6, now=datetime(2026, 11, 1, tzinfo=UTC),
+                                   rate_limit_per_minute=1000)
+    with sandbox.SandboxServer(config) as server:
+        yield server
+
+
+def _client(server, merchant, **kwargs) -> GoCardlessClient:
+    options = {"base_url": server.base_url, "backoff_base": 0.01, "backoff_max": 0.05,
+               "timeout": (2.0, 10.0)}
+    return GoCardlessClient(merchant.access_token, **{**options, **kwargs})
+
+
+def _put_faults(server, **faults) -> None:
+    response = requests.put(f"{server.base_url}/sandbox/faults", json=faults, timeout=5)
+    assert response.status_code < 300, response.text
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+def test_full_listing_matches_the_store(gc_sandbox, resource):
+    for merchant in gc_sandbox.merchants:
+        with _client(gc_sandbox, merchant) as client:
+            pages = list(client.iter_pages(resource, {"limit": 100}))
+            ids = [r["id"] for p in pages for r in p.records]
+        assert len(ids) == len(set(ids)) == gc_sandbox.store.count(merchant.organisation_id, resource)
+        assert client.request_count == len(pages) and pages[-1].after is None
+
+
+def test_tokens_only_see_their_own_organisation(gc_sandbox):
+    first, second = gc_sandbox.merchants[:2]
+    with _client(gc_sandbox, first) as client_a, _client(gc_sandbox, second) as client_b:
+        payment = next(client_a.iter_records("payments", {"limit": 1}))
+        assert client_a.get("payments", payment["id"])["id"] == payment["id"]
+        with pytest.raises(NotFoundError):
+            client_b.get("payments", payment["id"])
+        assert client_b.request_count == 1
+        assert client_a.last_rate_limit.limit == 1000
+
+
+def test_unknown_token_is_401_without_retry(gc_sandbox):
+    client = GoCardlessClient("sandbox_unknown_token", base_url=gc_sandbox.base_url)
+    with pytest.raises(AuthenticationError) as excinfo:
+        client.list_page("payments")
+    assert str(excinfo.value).startswith("401 invalid_api_usage: ")
+    assert client.request_count == 1
+
+
+def test_listing_survives_server_wide_faults(gc_sandbox):
+    merchant = gc_sandbox.merchants[0]
+    expected = gc_sandbox.store.count(merchant.organisation_id, "payments")
+    _put_faults(gc_sandbox, error_rate=0.15, html_error_rate=0.1, drop_rate=0.1,
+                truncate_rate=0.1, rate_limit_rate=0.0, slow_rate=0.0)
+    try:
+        with _client(gc_sandbox, merchant, max_retries=8) as client:
+            ids = [r["id"] for r in client.iter_records("payments", {"limit": 50})]
+    finally:
+        _put_faults(gc_sandbox, error_rate=0, html_error_rate=0, drop_rate=0, truncate_rate=0)
+    assert len(set(ids)) == len(ids) == expected
+    assert client.retry_count > 0 and client.request_count == -(-expected // 50) + client.retry_count
+
+
+@pytest.mark.parametrize("fault", ["500", "502-html", "429", "drop", "truncate", "slow=0.4"])
+def test_per_request_fault_header_is_retried(gc_sandbox, fault):
+    session = requests.Session()
+    client = _client(gc_sandbox, gc_sandbox.merchants[0], max_retries=1, session=session,
+                     timeout=(2.0, 0.2))
+    session.headers["Sandbox-Fault"] = fault  # every attempt faults: the retry fails too
+    with pytest.raises(Exception) as excinfo:
+        client.list_page("payments", {"limit": 1})
+    assert client.request_count == 2, excinfo.value
+    del session.headers["Sandbox-Fault"]
+    assert len(client.list_page("payments", {"limit": 1}).records) == 1
+    session.close()
