@@ -14,22 +14,15 @@ import argparse
 import logging
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
-
-import requests
 
 from gocardless_commerce import settings
+from gocardless_commerce.local_sandbox import REDIRECT_URI, SandboxProcess, authorize
 
 log = logging.getLogger("gocardless_commerce.demo")
-
-DEMO_REDIRECT_URI = "http://127.0.0.1:8080/oauth/callback"
-
 
 def airflow_environment(home: Path) -> dict[str, str]:
     """Environment for every Airflow process of the demo (kept small for 2 cores)."""
@@ -55,72 +48,6 @@ def airflow_environment(home: Path) -> dict[str, str]:
     }
 
 
-class SandboxProcess:
-    """The sandbox CLI as a child process, stopped on exit."""
-
-    def __init__(self, port: int, seed: int, merchants: int, payments: int, db: Path, log_file: Path) -> None:
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.command = [
-            sys.executable, "-m", "gocardless_commerce.sandbox", "--port", str(port), "--seed", str(seed),
-            "--merchants", str(merchants), "--payments", str(payments), "--db", str(db),
-            "--oauth-redirect-uri", DEMO_REDIRECT_URI,
-        ]
-        self.log_file = log_file
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> SandboxProcess:
-        log.info("Starting the GoCardless sandbox on %s (log: %s)", self.base_url, self.log_file)
-        self._log = self.log_file.open("w")
-        self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"The sandbox exited early; see {self.log_file}")
-            try:
-                if requests.get(f"{self.base_url}/sandbox/health", timeout=1).ok:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
-        raise SystemExit(f"The sandbox did not become ready; see {self.log_file}")
-
-    def __exit__(self, *exc) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self._log.close()
-
-    def organisations(self) -> list[dict]:
-        return requests.get(f"{self.base_url}/sandbox/organisations", timeout=10).json()["organisations"]
-
-    def advance(self, days: int, change_fraction: float) -> dict:
-        response = requests.post(
-            f"{self.base_url}/sandbox/clock/advance", json={"days": days, "change_fraction": change_fraction}, timeout=600
-        )
-        response.raise_for_status()
-        return response.json()
-
-
-def authorize(base_url: str, client_id: str, email: str) -> str:
-    """Walk the OAuth consent (auto-approved by the sandbox); returns the authorization code."""
-    response = requests.get(
-        f"{base_url}/oauth/authorize",
-        params={
-            "response_type": "code", "client_id": client_id, "redirect_uri": DEMO_REDIRECT_URI,
-            "scope": "read_only", "state": "demo", "initial_view": "login", "prefill[email]": email,
-        },
-        allow_redirects=False,
-        timeout=10,
-    )
-    if response.status_code != 302:
-        raise SystemExit(f"OAuth authorize failed: HTTP {response.status_code} {response.text[:200]}")
-    query = parse_qs(urlparse(response.headers["Location"]).query)
-    return query["code"][0]
-
-
 def connect_demo_merchants(sandbox: SandboxProcess, client_id: str, client_secret: str) -> list[str]:
     """Register every sandbox organisation as a merchant, exactly as an operator would."""
     from gocardless_commerce.airflow_connections import save_connection
@@ -137,10 +64,10 @@ def connect_demo_merchants(sandbox: SandboxProcess, client_id: str, client_secre
     engine = get_engine()
     apply_migrations(engine)
     registry = Registry(engine)
-    hook = GoCardlessHook()
+    hook = GoCardlessHook()  # the exchange goes through the provider connection just saved
     user_ids = []
     for number, organisation in enumerate(sandbox.organisations(), start=1):
-        grant = hook.exchange_code(authorize(sandbox.base_url, client_id, organisation["email"]), DEMO_REDIRECT_URI)
+        grant = hook.exchange_code(authorize(sandbox.base_url, client_id, organisation["email"]), REDIRECT_URI)
         user_id = f"demo_merchant_{number}"
         connection = registry.connect(user_id, organisation["name"], organisation_id=grant["organisation_id"])
         save_connection(
@@ -219,7 +146,11 @@ def main(argv: list[str] | None = None) -> None:
 
     log.info("Preparing the Airflow metadata database in %s", env["AIRFLOW_HOME"])
     subprocess.run(["airflow", "db", "migrate"], check=True, env=env, stdout=subprocess.DEVNULL)
-    with SandboxProcess(args.port, args.seed, args.merchants, args.payments, data / "sandbox.sqlite", log_dir / "sandbox.log") as sandbox:
+    sandbox_process = SandboxProcess(
+        port=args.port, log_file=log_dir / "sandbox.log", seed=args.seed, merchants=args.merchants,
+        payments=args.payments, db=data / "sandbox.sqlite",
+    )
+    with sandbox_process as sandbox:
         user_ids = connect_demo_merchants(sandbox, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
         if args.standalone:
             log.info("Starting airflow standalone on http://127.0.0.1:8080 (Ctrl-C to stop)")

@@ -48,7 +48,8 @@ def test_one_dag_per_connected_merchant_none_for_disconnected(registry):
     assert dag.max_active_runs == 1
     assert {"gocardless", "sync", "user:acme"} <= set(dag.tags)
     assert "raw.gocardless_payments" in dag.doc_md
-    assert dag.default_args["retries"] >= 2 and dag.default_args["retry_exponential_backoff"]
+    for task in dag.tasks:
+        assert task.retries >= 2 and task.retry_exponential_backoff and task.owner == "data-engineering"
     assert dag.params["history_months"] == 12
     assert dag.params["full_refresh"] is False
     assert dag.params["data_types"] == [

@@ -1,0 +1,255 @@
+"""``make bench``: the pipeline's performance figures, measured against the sandbox.
+
+Scenarios (each prints its figures; goals from the issues are printed beside them):
+
+* ``backfill`` — one merchant with ``--payments`` payments (default 100,000) and its other
+  resources: API requests used vs the minimum ``ceil(records/500)`` per list (payout items:
+  one list per payout, by API design), records/s of extract + land, peak RSS of the sync
+  process (measured in a child process so the sandbox and this driver are not counted).
+* ``incremental`` — the next day's sync after ~1 % of payments changed status: requests used,
+  rows changed, and the ratio to the requests a full-refresh extraction needs.
+* ``throttled`` — the sandbox at 1000 requests/min: 429s received and the achieved request
+  rate as a fraction of the limit.
+* ``parse`` — DAG parse time with 1,000 registered merchants: the full parse (DAG processor)
+  and a task-start parse (parsing context set to one DAG).
+
+Timing lives here, never in unit tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gocardless_commerce import settings
+from gocardless_commerce.local_sandbox import SandboxProcess, connect
+
+log = logging.getLogger("gocardless_commerce.bench")
+
+PAGE = 500
+
+
+# -- the sync under test, in a child process -------------------------------------------------------
+def _sync_in_child(queue, base_url: str, token: str, warehouse_url: str, run_id: str, now_iso: str, full_refresh: bool) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    from gocardless_commerce.client import GoCardlessClient
+    from gocardless_commerce.sync import SyncRequest, sync_data_connection
+    from gocardless_commerce.warehouse.engine import get_engine
+    from gocardless_commerce.warehouse.migrations import apply_migrations
+
+    engine = get_engine(warehouse_url)
+    apply_migrations(engine)
+    request = SyncRequest(
+        user_id="bench_user", data_connection_id="bench-dc", run_id=run_id,
+        now=datetime.fromisoformat(now_iso), full_refresh=full_refresh,
+    )
+    started = time.perf_counter()
+    with GoCardlessClient(token, base_url=base_url) as client:
+        result = sync_data_connection(client, engine, request)
+        waits = client.rate_limit_waits
+        retries = client.retry_count
+    elapsed = time.perf_counter() - started
+    queue.put(
+        {
+            "result": result.as_dict(),
+            "elapsed": elapsed,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rate_limit_waits": getattr(waits, "count", None),
+            "rate_limit_wait_seconds": round(getattr(waits, "seconds", 0.0), 1),
+            "retries": retries,
+        }
+    )
+
+
+def run_sync(base_url: str, token: str, warehouse_url: str, run_id: str, now: datetime, full_refresh: bool = False) -> dict:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(
+        target=_sync_in_child, args=(queue, base_url, token, warehouse_url, run_id, now.isoformat(), full_refresh)
+    )
+    child.start()
+    outcome = queue.get()
+    child.join()
+    if child.exitcode:
+        raise SystemExit(f"sync child exited with {child.exitcode}")
+    return outcome
+
+
+def minimum_requests(streams: dict) -> int:
+    """Fewest list requests that can return these records at 500 per page."""
+    total = 0
+    for name, stats in streams.items():
+        if name == "payout_items":
+            total += stats["pages"]  # one list per payout is the API's shape; pages ≥ payouts
+        else:
+            total += max(1, math.ceil(stats["records"] / PAGE))
+    return total
+
+
+def _print(title: str, rows: list[tuple[str, object, str]]) -> None:
+    print(f"\n== {title}")
+    for label, value, goal in rows:
+        print(f"  {label:<44} {value!s:>16}   {goal}")
+
+
+# -- scenarios ----------------------------------------------------------------------------------------
+def bench_extraction(payments: int, workdir: Path, port: int) -> None:
+    now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    warehouse_url = f"duckdb:///{workdir / 'bench.duckdb'}"
+    from gocardless_commerce.sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
+
+    generated = time.perf_counter()
+    with SandboxProcess(
+        port=port, log_file=workdir / "sandbox.log", seed=11, merchants=1, payments=payments,
+        db=workdir / "sandbox.sqlite", rate_limit=10**9, now=now.isoformat(),
+    ) as sandbox:
+        print(f"\nsandbox ready with {payments:,} payments in {time.perf_counter() - generated:.0f} s")
+        organisation = sandbox.organisations()[0]
+        grant = connect(sandbox.base_url, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, organisation["email"])
+        token = grant["access_token"]
+
+        backfill = run_sync(sandbox.base_url, token, warehouse_url, "bench-backfill", now)
+        result = backfill["result"]
+        minimum = minimum_requests(result["streams"])
+        rate = result["records_landed"] / backfill["elapsed"]
+        _print(
+            f"backfill: one merchant, {payments:,} payments",
+            [
+                ("records landed", f"{result['records_landed']:,}", ""),
+                ("API requests used", result["api_requests"], ""),
+                ("minimum requests (ceil(records/500))", minimum, ""),
+                ("requests / minimum", f"{result['api_requests'] / minimum:.3f}", "goal ≤ 1.05"),
+                ("extract + land records/s", f"{rate:,.0f}", "goal ≥ 20,000"),
+                ("elapsed s", f"{backfill['elapsed']:.1f}", ""),
+                ("peak RSS of the sync process (MB)", f"{backfill['peak_rss_mb']:.0f}", "goal ≤ 300"),
+            ],
+        )
+        for name, stats in result["streams"].items():
+            print(f"    {name:<24} {stats['records']:>9,} records {stats['requests']:>6} requests")
+
+        summary = sandbox.advance(days=1, change_fraction=0.01)
+        incremental = run_sync(sandbox.base_url, token, warehouse_url, "bench-incremental", now + timedelta(days=1))
+        inc = incremental["result"]
+        _print(
+            "incremental: next day, ~1 % of payments changed",
+            [
+                ("sandbox changes", json.dumps(summary)[:60], ""),
+                ("API requests used", inc["api_requests"], ""),
+                ("rows changed", f"{inc['records_changed']:,}", ""),
+                ("full-refresh requests (the backfill's)", result["api_requests"], ""),
+                ("full refresh / incremental", f"{result['api_requests'] / max(1, inc['api_requests']):.0f}×", "goal ≥ 50×"),
+            ],
+        )
+
+
+def bench_throttled(payments: int, workdir: Path, port: int, limit: int) -> None:
+    now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    from gocardless_commerce.sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
+
+    with SandboxProcess(
+        port=port, log_file=workdir / "sandbox-throttled.log", seed=12, merchants=1, payments=payments,
+        db=workdir / "sandbox-throttled.sqlite", rate_limit=limit, now=now.isoformat(),
+    ) as sandbox:
+        organisation = sandbox.organisations()[0]
+        grant = connect(sandbox.base_url, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, organisation["email"])
+        outcome = run_sync(sandbox.base_url, grant["access_token"], f"duckdb:///{workdir / 'throttled.duckdb'}", "bench-throttled", now)
+        stats = sandbox.admin("GET", "stats")
+    requests_made = outcome["result"]["api_requests"]
+    achieved = requests_made / (outcome["elapsed"] / 60)
+    _print(
+        f"throttled: sandbox at {limit} requests/min",
+        [
+            ("API requests", requests_made, ""),
+            ("429 responses received", stats.get("rate_limited", "?"), "goal 0"),
+            ("client retries", outcome["retries"], ""),
+            ("pre-emptive waits (count / seconds)", f"{outcome['rate_limit_waits']} / {outcome['rate_limit_wait_seconds']}", ""),
+            ("achieved requests/min", f"{achieved:.0f}", ""),
+            ("fraction of the limit", f"{achieved / limit:.1%}", "goal ≥ 90 %"),
+        ],
+    )
+
+
+_PARSE_PROBE = """
+import runpy, sys, time
+import airflow.sdk  # the DAG processor has Airflow imported before it parses a file
+t = time.perf_counter()
+runpy.run_path(sys.argv[1])
+print(time.perf_counter() - t)
+"""
+
+
+def bench_parse(merchants: int, workdir: Path) -> None:
+    snapshot = workdir / "merchants.json"
+    snapshot.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "merchants": [
+                    {
+                        "id": f"00000000-0000-0000-0000-{n:012d}", "user_id": f"merchant_{n:04d}",
+                        "user_name": f"Merchant {n}", "status": "CONNECTED", "organisation_id": f"OR{n:06d}",
+                        "airflow_conn_id": f"gocardless_00000000-0000-0000-0000-{n:012d}",
+                        "requested_data_types": ["COMMERCE_TRANSACTION"], "schedule": None, "status_reason": None,
+                    }
+                    for n in range(merchants)
+                ],
+            }
+        )
+    )
+    dag_file = settings.PROJECT_ROOT / "dags" / "gocardless_sync.py"
+
+    def timed(extra_env: dict[str, str]) -> float:
+        env = {**os.environ, "GC_COMMERCE_REGISTRY_SNAPSHOT": str(snapshot), **extra_env}
+        runs = [
+            float(subprocess.check_output([sys.executable, "-c", _PARSE_PROBE, str(dag_file)], env=env, text=True).split()[-1])
+            for _ in range(3)
+        ]
+        return min(runs)
+
+    full = timed({})
+    task_start = timed({"_AIRFLOW_PARSING_CONTEXT_DAG_ID": "gocardless_sync__merchant_0500"})
+    _print(
+        f"DAG parse time, {merchants:,} merchants (best of 3, Airflow pre-imported)",
+        [
+            ("full parse (DAG processor) s", f"{full:.3f}", "goal ≤ 1 s"),
+            ("task-start parse (one DAG) ms", f"{task_start * 1000:.0f}", "goal ≤ 50 ms"),
+        ],
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--payments", type=int, default=100_000)
+    parser.add_argument("--throttled-payments", type=int, default=30_000)
+    parser.add_argument("--rate-limit", type=int, default=1000)
+    parser.add_argument("--parse-merchants", type=int, default=1000)
+    parser.add_argument("--port", type=int, default=4020)
+    parser.add_argument(
+        "--scenarios", default="parse,extraction,throttled", help="comma-separated: parse, extraction, throttled"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    scenarios = set(args.scenarios.split(","))
+    with tempfile.TemporaryDirectory(prefix="gc-bench-") as tmp:
+        workdir = Path(tmp)
+        if "parse" in scenarios:
+            bench_parse(args.parse_merchants, workdir)
+        if "extraction" in scenarios:
+            bench_extraction(args.payments, workdir, args.port)
+        if "throttled" in scenarios:
+            bench_throttled(args.throttled_payments, workdir, args.port + 1, args.rate_limit)
+
+
+if __name__ == "__main__":
+    main()
