@@ -109,7 +109,9 @@ class ActivityGenerator:
         if end - 7 * DAY > active_from + HOUR:
             plan.window = (active_from + HOUR, end - (7 * DAY if active_until and active_until <= now else 0))
         if allow_subscription and rng.random() < 0.45:
-            plan.subscription = self._plan_subscription(rng, active_from + rng.randrange(1, 72) * HOUR, plan)
+            subscription_created = active_from + rng.randrange(1, 72) * HOUR
+            if subscription_created <= now:
+                plan.subscription = self._plan_subscription(rng, subscription_created, plan)
         return plan
 
     def _plan_subscription(self, rng: random.Random, created: int, customer: CustomerPlan) -> SubscriptionPlan:
@@ -254,7 +256,10 @@ class ActivityGenerator:
             create_payment(ctx, created_at, mandate, amount=body["amount"], currency=body["currency"],
                            charge_date=charge.isoformat(), plan=plan, status=status, subscription=body,
                            description=body["name"])
-        self.store_subscription(body, sub.plan, customer_id, sub.next_index)
+        parent = ctx.mandate_end_events.get(mandate["id"])
+        plan = [(at, kind, {**params, "parent_event": parent} if parent and params and params.get("cause") == "mandate_cancelled" else params)
+                for at, kind, params in sub.plan]
+        self.store_subscription(body, plan, customer_id, sub.next_index)
         return created
 
     def store_subscription(self, body: dict[str, Any], plan: Plan, customer_id: str | None, next_index: int) -> None:

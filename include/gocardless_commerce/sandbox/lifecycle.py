@@ -131,6 +131,8 @@ class Context:
         self.runtime = runtime
         self.ledger = PayoutLedger(self)
         self._cache: dict[tuple[str, str], dict[str, Any]] = {}
+        #: mandate id -> id of the event that ended it (parent of the cancellations it causes)
+        self.mandate_end_events: dict[str, str] = {}
 
     # -- records ----------------------------------------------------------------------------
     def load(self, resource: str, record_id: str) -> dict[str, Any] | None:
@@ -226,6 +228,8 @@ def apply(ctx: Context, resource: str, body: dict[str, Any], kind_name: str, at:
         return None
     scheme = body.get("scheme") or (params or {}).get("scheme")
     event_id = ctx.emit(resource, kind.action, at, links, details_for(kind, scheme, params), body.get("metadata"))
+    if resource == "mandates" and kind_name in ("cancelled", "expired"):
+        ctx.mandate_end_events[body["id"]] = event_id
     if ctx.runtime and resource == "mandates" and kind_name in ("cancelled", "expired", "failed"):
         end_mandate_dependants(ctx, body, at, event_id, kind_name)
     return event_id
@@ -479,9 +483,9 @@ def plan_payment(rng: random.Random, created: int, charge_date: str, scheme: str
     status = "pending_submission"
     chance = (lambda p: False) if happy else (lambda p: rng.random() < p)
     t = created
-    if one_off and chance(0.02):
+    if one_off and chance(0.04):
         status = "pending_customer_approval"
-        t = created + rng.randrange(1, 30) * HOUR
+        t = created + rng.randrange(1, 7 * 24) * HOUR
         if chance(0.25):
             return status, [(t, "customer_approval_denied", None)]
         plan.append((t, "customer_approval_granted", None))
