@@ -1,0 +1,18 @@
+"""The commerce model of issue 4: GoCardless raw records → Qard-style transactions,
+subscriptions and monthly insights, validated (GX) with row-level quarantine.
+
+Pure pandas in, pandas out; the DAG reads the raw frames and loads the results.
+"""
+
+from gocardless_commerce.commerce.frames import RawFrames
+from gocardless_commerce.commerce.insights import subscriptions_insight, transactions_insight
+from gocardless_commerce.commerce.subscriptions import build_subscriptions
+from gocardless_commerce.commerce.transactions import build_transactions
+
+__all__ = [
+    "RawFrames",
+    "build_subscriptions",
+    "build_transactions",
+    "subscriptions_insight",
+    "transactions_insight",
+]
