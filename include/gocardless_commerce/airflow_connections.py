@@ -53,3 +53,25 @@ def delete_connection(conn_id: str) -> bool:
 
     with create_session() as session:
         return session.execute(delete(Connection).where(Connection.conn_id == conn_id)).rowcount > 0
+
+
+def load_connection(conn_id: str):
+    """Read a connection from outside a task: secrets backends and env vars first, then the
+    metadata database (the Task SDK's lookup only reaches the database from inside tasks)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        pass
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        found = session.scalar(select(Connection).where(Connection.conn_id == conn_id))
+        if found is None:
+            raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
+        session.expunge(found)
+        return found

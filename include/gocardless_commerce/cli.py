@@ -67,9 +67,16 @@ def cmd_merchants_add(args: argparse.Namespace) -> None:
     from gocardless_commerce.airflow_connections import save_connection
 
     if args.oauth_code:
-        from gocardless_commerce.hooks import GoCardlessHook
+        from gocardless_commerce.airflow_connections import load_connection
+        from gocardless_commerce.client import oauth
 
-        grant = GoCardlessHook().exchange_code(args.oauth_code, args.redirect_uri)
+        provider = load_connection(settings.GOCARDLESS_PROVIDER_CONN_ID)
+        extra = provider.extra_dejson
+        root = oauth.connect_url("sandbox" if extra.get("is_sandbox", True) else "live", extra.get("base_url"))
+        grant = oauth.exchange_code(
+            root, client_id=provider.login, client_secret=provider.password, code=args.oauth_code,
+            redirect_uri=args.redirect_uri,
+        )
         token, organisation_id = grant["access_token"], grant.get("organisation_id")
     else:
         token = _read_secret(args.token_env, "GoCardless access token: ")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gocardless_commerce import settings
-from gocardless_commerce.local_sandbox import REDIRECT_URI, SandboxProcess, authorize
+from gocardless_commerce.local_sandbox import SandboxProcess, connect
 
 log = logging.getLogger("gocardless_commerce.demo")
 
@@ -51,7 +51,6 @@ def airflow_environment(home: Path) -> dict[str, str]:
 def connect_demo_merchants(sandbox: SandboxProcess, client_id: str, client_secret: str) -> list[str]:
     """Register every sandbox organisation as a merchant, exactly as an operator would."""
     from gocardless_commerce.airflow_connections import save_connection
-    from gocardless_commerce.hooks import GoCardlessHook
     from gocardless_commerce.registry import Registry
     from gocardless_commerce.warehouse.engine import get_engine
     from gocardless_commerce.warehouse.migrations import apply_migrations
@@ -64,10 +63,9 @@ def connect_demo_merchants(sandbox: SandboxProcess, client_id: str, client_secre
     engine = get_engine()
     apply_migrations(engine)
     registry = Registry(engine)
-    hook = GoCardlessHook()  # the exchange goes through the provider connection just saved
     user_ids = []
     for number, organisation in enumerate(sandbox.organisations(), start=1):
-        grant = hook.exchange_code(authorize(sandbox.base_url, client_id, organisation["email"]), REDIRECT_URI)
+        grant = connect(sandbox.base_url, client_id, client_secret, organisation["email"])
         user_id = f"demo_merchant_{number}"
         connection = registry.connect(user_id, organisation["name"], organisation_id=grant["organisation_id"])
         save_connection(

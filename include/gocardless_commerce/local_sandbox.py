@@ -65,7 +65,8 @@ class SandboxProcess:
         return response.json()
 
     def organisations(self) -> list[dict]:
-        return self.admin("GET", "organisations")["organisations"]
+        """Organisations of the sandbox: organisation_id, creditor_id, name, email (no tokens)."""
+        return self.admin("GET", "merchants")["merchants"]
 
     def advance(self, days: int, change_fraction: float) -> dict:
         return self.admin("POST", "clock/advance", json={"days": days, "change_fraction": change_fraction})
