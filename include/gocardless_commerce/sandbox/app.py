@@ -322,7 +322,8 @@ def write_router() -> APIRouter:
 
     @router.post("/scenario_simulators/{name}/actions/run")
     async def run_scenario(name: str, request: Request, principal: Principal = Depends(writer_principal)) -> Response:
-        data = await read_envelope(request, "scenario_simulators")
+        # The official clients wrap action bodies in "data"; accept the resource envelope too.
+        data = await read_envelope(request, "data") or await read_envelope(request, "scenario_simulators")
         resource_id = (data.get("links") or {}).get("resource")
         if not resource_id:
             raise validation_failed("links[resource]", "can't be blank", "scenario_simulators")

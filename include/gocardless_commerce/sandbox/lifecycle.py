@@ -121,6 +121,7 @@ class Context:
         now_ms: int,
         *,
         runtime: bool,
+        emitted_at: dict[int, int] | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -133,6 +134,8 @@ class Context:
         self._cache: dict[tuple[str, str], dict[str, Any]] = {}
         #: mandate id -> id of the event that ended it (parent of the cancellations it causes)
         self.mandate_end_events: dict[str, str] = {}
+        #: events stamped per instant, shared across changes at the same simulated time
+        self._emitted_at: dict[int, int] = emitted_at if emitted_at is not None else {}
 
     # -- records ----------------------------------------------------------------------------
     def load(self, resource: str, record_id: str) -> dict[str, Any] | None:
@@ -171,9 +174,14 @@ class Context:
     ) -> str:
         """Record an event, a few seconds after the change it reports."""
         event_id = self.ids.new("EV")
+        if self.runtime:  # same-instant events of one change keep their order (1 ms apart)
+            offset = self._emitted_at.get(at, 0)
+            self._emitted_at[at] = offset + 1
+        else:  # generated history: the event lands a few seconds after the change
+            offset = stable_int(event_id) % 5000
         event = {
             "id": event_id,
-            "created_at": iso(at + stable_int(event_id) % 5000),
+            "created_at": iso(at + offset),
             "resource_type": resource_type,
             "action": action,
             "links": links,
@@ -367,7 +375,7 @@ class PayoutLedger:
 
 
 # -- creation -------------------------------------------------------------------------------
-def create_mandate(ctx: Context, at: int, bank_account: dict[str, Any], plan: Plan, *, reference: str | None = None, metadata: dict | None = None) -> dict[str, Any]:
+def create_mandate(ctx: Context, at: int, bank_account: dict[str, Any], plan: Plan, *, reference: str | None = None, metadata: dict | None = None, payments_require_approval: bool = False) -> dict[str, Any]:
     mandate_id = ctx.ids.new("MD")
     scheme = catalog.SCHEME_BY_CURRENCY[bank_account["currency"]]
     body = {
@@ -385,7 +393,7 @@ def create_mandate(ctx: Context, at: int, bank_account: dict[str, Any], plan: Pl
         "mandate_type": "bank_debit",
         "metadata": metadata or {},
         "next_possible_charge_date": day_str(at + 4 * DAY),
-        "payments_require_approval": False,
+        "payments_require_approval": payments_require_approval,
         "reference": reference or f"{ctx.creditor['bank_reference_prefix']}-{mandate_id[-6:]}",
         "scheme": scheme,
         "status": "pending_submission",

@@ -50,6 +50,7 @@ REFUND_NOT_POSSIBLE = "A refund is not possible on this payment."
 #: at the first step the record's current status allows, so a confirmed payment run through
 #: ``payment_paid_out`` only takes the last step.
 SCENARIOS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "payment_submitted": ("payments", ("submitted",)),
     "payment_confirmed": ("payments", ("submitted", "confirmed")),
     "payment_paid_out": ("payments", ("submitted", "confirmed", "paid_out")),
     "payment_failed": ("payments", ("submitted", "failed")),
@@ -93,6 +94,7 @@ class Simulation:
         self.ids = IdFactory(self.seed, store.get_meta("ids", {}))
         self.lock = threading.RLock()
         self._now: int = store.get_meta("now")
+        self._emitted_at: dict[int, int] = {}
 
     @property
     def now(self) -> int:
@@ -107,7 +109,7 @@ class Simulation:
         if organisation is None:
             raise not_found()
         creditor = self.store.get(org_id, "creditors", organisation.creditor_id)
-        return Context(self.store, writer, self.ids, organisation, creditor, now, runtime=True)
+        return Context(self.store, writer, self.ids, organisation, creditor, now, runtime=True, emitted_at=self._emitted_at)
 
     @contextmanager
     def change(self, org_id: str) -> Iterator[Context]:
@@ -147,6 +149,7 @@ class Simulation:
                 applied += self._materialise_due(contexts)
             self.store.set_meta("now", self._now)
             self.store.set_meta("ids", self.ids.counters)
+            self._emitted_at.clear()
             after = self._counts()
         created = {name: after[name] - before[name] for name in after if after[name] != before[name]}
         summary = {"now": iso(self._now), "days": days, "created": created, "status_changes": dict(applied)}
@@ -350,7 +353,8 @@ class Simulation:
             if data.get("scheme") and data["scheme"] != scheme:
                 raise validation_failed("scheme", f"must be {scheme} for this bank account", "mandates")
             plan, _, _ = plan_mandate(self._rng("mandate", bank_account_id), self._now, happy=True)
-            body = create_mandate(ctx, self._now, bank_account, plan, reference=data.get("reference"), metadata=data.get("metadata"))
+            body = create_mandate(ctx, self._now, bank_account, plan, reference=data.get("reference"), metadata=data.get("metadata"),
+                                  payments_require_approval=bool(data.get("payments_require_approval", False)))
         return body
 
     def create_payment(self, org_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -375,9 +379,12 @@ class Simulation:
                 charge_date = max(date.fromisoformat(charge_date), date.fromisoformat(day_str(earliest))).isoformat()
             except (TypeError, ValueError):
                 raise validation_failed("charge_date", "must be a date (YYYY-MM-DD)", "payments") from None
-            _, plan = plan_payment(self._rng("payment", mandate_id), self._now, charge_date, mandate["scheme"], one_off=True, happy=True)
+            if mandate["payments_require_approval"]:  # waits for the customer (a scenario simulator)
+                status, plan = "pending_customer_approval", []
+            else:
+                status, plan = plan_payment(self._rng("payment", mandate_id), self._now, charge_date, mandate["scheme"], one_off=True, happy=True)
             app_fee = data.get("app_fee")
-            body = create_payment(ctx, self._now, mandate, amount=amount, currency=currency, charge_date=charge_date, plan=plan,
+            body = create_payment(ctx, self._now, mandate, amount=amount, currency=currency, charge_date=charge_date, plan=plan, status=status,
                                   description=data.get("description"), reference=data.get("reference"),
                                   metadata=data.get("metadata"), app_fee=app_fee,
                                   retry_if_possible=bool(data.get("retry_if_possible", True)))
@@ -451,7 +458,7 @@ class Simulation:
                 "SELECT max(created_at) FROM events WHERE org = ? AND resource_id = ? AND action = 'confirmed'",
                 (org_id, payment_id),
             ).fetchone()[0]
-            two_days_ago = iso(self._now - 2 * DAY)
+            two_days_ago = iso(self._now - 2 * DAY + MINUTE)  # events are stamped a few ms after the change
             if payment["status"] not in ("confirmed", "paid_out") or confirmed is None or confirmed > two_days_ago:
                 raise invalid_state("refund_payment_invalid_state", REFUND_NOT_POSSIBLE)
             if amount > payment["amount"] - payment.get("amount_refunded", 0):
