@@ -44,7 +44,7 @@ DIMENSION_RESOURCES = ("creditors", "customers", "customer_bank_accounts", "mand
 #: Listed from ``history_months`` back on a backfill.
 FACT_RESOURCES = ("payments", "refunds", "payouts")
 #: GoCardless serves payout items only for payouts created in the last 6 months (else 410).
-PAYOUT_ITEMS_MAX_AGE = timedelta(days=183)
+PAYOUT_ITEMS_MONTHS = 6
 EVENTS = "events"
 PAGE_LIMIT = 500
 
@@ -236,12 +236,12 @@ class _Sync:
     def land_payout_items(self) -> None:
         """Items of every payout this run touched, while GoCardless still serves them."""
         stats = self._stats("payout_items")
-        oldest = self.request.now - PAYOUT_ITEMS_MAX_AGE
+        oldest = months_before(self.request.now, PAYOUT_ITEMS_MONTHS).date()
         before = self.client.request_count
         with transaction(self.engine) as conn:
             for payout_id, created_at in sorted(self.touched_payouts.items()):
-                if parse_iso(created_at) < oldest:
-                    continue
+                if parse_iso(created_at).date() < oldest:
+                    continue  # GoCardless would answer 410 Gone
                 items: list[dict] = []
                 try:
                     for page in self.client.iter_pages("payout_items", {"payout": payout_id, "limit": PAGE_LIMIT}):
