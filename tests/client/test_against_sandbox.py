@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from gocardless_commerce.client import AuthenticationError, GoCardlessClient, NotFoundError
+from gocardless_commerce.client import (
+    ApiError,
+    AuthenticationError,
+    GoCardlessClient,
+    NotFoundError,
+)
+from gocardless_commerce.hooks import GoCardlessHook
 
 sandbox = pytest.importorskip("gocardless_commerce.sandbox")
 if not hasattr(sandbox, "SandboxServer"):
@@ -91,3 +99,32 @@ def test_per_request_fault_header_is_retried(gc_sandbox, fault):
     del session.headers["Sandbox-Fault"]
     assert len(client.list_page("payments", {"limit": 1}).records) == 1
     session.close()
+
+
+def test_hook_oauth_flow_yields_a_working_token(gc_sandbox, monkeypatch):
+    """Authorize → code → exchange_code → a merchant connection whose client sees its data."""
+    config = gc_sandbox.config
+    redirect_uri = config.oauth_redirect_uris[0]
+    monkeypatch.setenv("AIRFLOW_CONN_GOCARDLESS_DEFAULT", json.dumps({
+        "conn_type": "gocardless", "login": config.oauth_client_id,
+        "password": config.oauth_client_secret,
+        "extra": {"is_sandbox": True, "base_url": gc_sandbox.base_url}}))
+    hook = GoCardlessHook()
+    assert hook.oauth_urls()["access_token"] == f"{gc_sandbox.base_url}/oauth/access_token"
+    merchant = gc_sandbox.merchants[1]
+    redirect = requests.get(hook.authorize_url(redirect_uri, state="st", prefill_email=merchant.email),
+                            allow_redirects=False, timeout=5)
+    assert redirect.status_code == 302
+    code = parse_qs(urlsplit(redirect.headers["Location"]).query)["code"][0]
+
+    granted = hook.exchange_code(code, redirect_uri)
+    assert granted["organisation_id"] == merchant.organisation_id
+    assert granted["scope"] == "read_only"
+
+    monkeypatch.setenv("AIRFLOW_CONN_GOCARDLESS_MERCHANT_NEW", json.dumps(
+        {"conn_type": "gocardless", "password": granted["access_token"]}))
+    with GoCardlessHook(merchant_conn_id="gocardless_merchant_new").get_client() as client:
+        count = sum(len(p.records) for p in client.iter_pages("payments"))
+    assert count == gc_sandbox.store.count(merchant.organisation_id, "payments")
+    with pytest.raises(ApiError, match="^400 invalid_grant: "):  # codes are single-use
+        hook.exchange_code(code, redirect_uri)
