@@ -262,7 +262,7 @@ def _money_movement(ctx: Context, resource: str, body: dict[str, Any], kind: str
             return ctx.ledger.post(body["currency"], at, links, [("payment_failed", -float(amount)), ("gocardless_fee", fee)])
         if kind == "chargeback_settled":
             return ctx.ledger.post(body["currency"], at, links, [("payment_charged_back", -float(amount)), ("gocardless_fee", fee)])
-        if kind == "resubmission_requested" and params.get("charge_date"):
+        if params.get("charge_date"):  # retries and late approvals move the charge date
             body["charge_date"] = params["charge_date"]
         if kind == "create_refund":
             refundable = amount - body.get("amount_refunded", 0)
@@ -496,11 +496,16 @@ def plan_payment(rng: random.Random, created: int, charge_date: str, scheme: str
         t = created + rng.randrange(1, 7 * 24) * HOUR
         if chance(0.25):
             return status, [(t, "customer_approval_denied", None)]
-        plan.append((t, "customer_approval_granted", None))
+    charge = from_date(charge_date)
+    if status == "pending_customer_approval":
+        moved = None
+        if t + HOUR > charge - DAY:
+            charge = day_start(t) + 2 * DAY
+            moved = {"charge_date": day_str(charge)}
+        plan.append((t, "customer_approval_granted", moved))
     if chance(0.02):
         plan.append((t + rng.randrange(20, 600) * MINUTE, "cancelled", None))
         return status, plan
-    charge = from_date(charge_date)
     for attempt in range(2):
         plan.append((max(_at(charge - DAY, 14, rng), t + HOUR), "submitted", None))
         if chance(0.04 if attempt == 0 else 0.25):
