@@ -265,7 +265,7 @@ def payout_items_router() -> APIRouter:
 async def read_envelope(request: Request, key: str) -> dict[str, Any]:
     raw = await request.body()
     try:
-        document = json.loads(raw or b"{}")
+        document = json.loads(raw or b"{}") or {}  # action calls may send no body or null
     except ValueError:
         raise ApiProblem(400, type_="invalid_api_usage", reason="invalid_json", message="The request body is not valid JSON.") from None
     if not isinstance(document, dict) or not isinstance(document.get(key, {}), dict):
