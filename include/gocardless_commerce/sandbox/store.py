@@ -399,20 +399,21 @@ class SandboxStore:
         table = RESOURCES[resource].name
         where = " AND ".join(["org = ?", "removed = 0", *(sql for sql, _ in conditions)])
         params: list[Any] = [organisation_id, *(value for _, values in conditions for value in values)]
-        older = "(created_at < ? OR (created_at = ? AND id < ?))"
-        newer = "(created_at > ? OR (created_at = ? AND id > ?))"
+        # Row values let SQLite seek the (org, created_at, id) index instead of scanning it.
+        older = "(created_at, id) < (?, ?)"
+        newer = "(created_at, id) > (?, ?)"
 
-        def anchor(cursor: str) -> tuple[str, str, str]:
+        def anchor(cursor: str) -> tuple[str, str]:
             row = self.conn.execute(
                 f"SELECT created_at FROM {table} WHERE id = ? AND org = ?", (cursor, organisation_id)
             ).fetchone()
             if row is None:
                 raise CursorNotFound(cursor)
-            return row[0], row[0], cursor
+            return row[0], cursor
 
         def exists(direction: str, created_at: str, record_id: str) -> bool:
             sql = f"SELECT 1 FROM {table} WHERE {where} AND {direction} LIMIT 1"
-            return self.conn.execute(sql, (*params, created_at, created_at, record_id)).fetchone() is not None
+            return self.conn.execute(sql, (*params, created_at, record_id)).fetchone() is not None
 
         conn = self.conn
         if before is not None and after is None:
