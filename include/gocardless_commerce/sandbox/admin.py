@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from gocardless_commerce.sandbox.problems import ApiProblem, validation_failed
 
@@ -37,7 +38,8 @@ async def advance(request: Request) -> JSONResponse:
         raise validation_failed("days", "days must be an integer and change_fraction a number") from None
     if days < 0 or days > 3660 or not 0.0 <= fraction <= 1.0:
         raise validation_failed("days", "days must be 0-3660 and change_fraction between 0 and 1")
-    return JSONResponse(request.app.state.simulation.advance(days=days, change_fraction=fraction))
+    summary = await run_in_threadpool(request.app.state.simulation.advance, days=days, change_fraction=fraction)
+    return JSONResponse(summary)
 
 
 @router.get("/faults")

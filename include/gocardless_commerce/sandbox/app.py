@@ -27,6 +27,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gocardless_commerce.sandbox import admin, oauth
@@ -299,7 +300,7 @@ def write_router() -> APIRouter:
                                  errors=[{"reason": "idempotent_creation_conflict",
                                           "message": "A resource has already been created with this idempotency key",
                                           "links": {"conflicting_resource_id": existing}}])
-            body = creators[resource](simulation, principal.organisation_id, data)
+            body = await run_in_threadpool(creators[resource], simulation, principal.organisation_id, data)
             if key:
                 store.set_meta(meta_key, body["id"])
             return json_response({resource: body}, 201)
@@ -317,7 +318,7 @@ def write_router() -> APIRouter:
     @router.post("/payments/{payment_id}/actions/cancel")
     async def cancel_payment(payment_id: str, request: Request, principal: Principal = Depends(writer_principal)) -> Response:
         data = await read_envelope(request, "data")
-        body = request.app.state.simulation.cancel_payment(principal.organisation_id, payment_id, data)
+        body = await run_in_threadpool(request.app.state.simulation.cancel_payment, principal.organisation_id, payment_id, data)
         return json_response({"payments": body})
 
     @router.post("/scenario_simulators/{name}/actions/run")
@@ -327,7 +328,7 @@ def write_router() -> APIRouter:
         resource_id = (data.get("links") or {}).get("resource")
         if not resource_id:
             raise validation_failed("links[resource]", "can't be blank", "scenario_simulators")
-        result = request.app.state.simulation.run_scenario(principal.organisation_id, name, resource_id)
+        result = await run_in_threadpool(request.app.state.simulation.run_scenario, principal.organisation_id, name, resource_id)
         return json_response({"scenario_simulators": result})
 
     return router
