@@ -26,10 +26,13 @@ def is_duckdb(engine: Engine) -> bool:
     return engine.dialect.name == "duckdb"
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: :func:`settings.warehouse_url`), cached per process."""
-    url = url or settings.warehouse_url()
+    return _engine_for(url or settings.warehouse_url())
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> Engine:
     if url.startswith("duckdb"):
         return sa.create_engine(url, poolclass=NullPool)
     if url.startswith("postgresql://"):
