@@ -6,7 +6,7 @@ results are rounded, always half-up (``ROUND_HALF_UP``, as PostgreSQL's ``round(
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
