@@ -13,7 +13,10 @@ from gocardless_commerce.client import (
     ApiError,
     AuthenticationError,
     GoCardlessClient,
+    GoCardlessError,
     NotFoundError,
+    RateLimitError,
+    is_transient,
 )
 from gocardless_commerce.hooks import GoCardlessHook
 
@@ -90,12 +93,16 @@ def test_listing_survives_server_wide_faults(gc_sandbox):
 @pytest.mark.parametrize("fault", ["500", "502-html", "429", "drop", "truncate", "slow=0.4"])
 def test_per_request_fault_header_is_retried(gc_sandbox, fault):
     session = requests.Session()
+    sleeps: list[float] = []  # recorded, not slept: the 429 wait would cost ~1-2 s per attempt
     client = _client(gc_sandbox, gc_sandbox.merchants[0], max_retries=1, session=session,
-                     timeout=(2.0, 0.2))
+                     timeout=(2.0, 0.2), sleep=sleeps.append)
     session.headers["Sandbox-Fault"] = fault  # every attempt faults: the retry fails too
-    with pytest.raises(Exception) as excinfo:
+    with pytest.raises(GoCardlessError) as excinfo:
         client.list_page("payments", {"limit": 1})
-    assert client.request_count == 2, excinfo.value
+    assert client.request_count == 2 and len(sleeps) == 1, excinfo.value
+    assert is_transient(excinfo.value)
+    if fault == "429":
+        assert isinstance(excinfo.value, RateLimitError) and 0 < sleeps[0] <= 2.5
     del session.headers["Sandbox-Fault"]
     assert len(client.list_page("payments", {"limit": 1}).records) == 1
     session.close()

@@ -107,6 +107,8 @@ class Transport:
         if state is None:
             return
         self.last_rate_limit = state
+        if response.status_code == 429:
+            return  # the retry policy waits for this reset; don't wait twice
         if state.remaining is not None and state.remaining <= self.rate_limit_reserve:
             wait = seconds_until_reset(response.headers)
             if wait:
