@@ -8,8 +8,8 @@ Two kinds of connection, so any secrets backend can hold them:
   password = that merchant's access token, extra may carry its own ``base_url``.
 
 Connections are read in :meth:`GoCardlessHook.get_client`, never in ``__init__``, so
-building DAGs (and hooks) at parse time never touches the connection backend. This is the
-only module of the package that imports Airflow.
+building DAGs (and hooks) at parse time never touches the connection backend. The client
+package itself stays importable without Airflow; this module is the bridge.
 """
 
 from __future__ import annotations
