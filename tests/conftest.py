@@ -20,6 +20,8 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ["GC_COMMERCE_RETRY_DELAY_SECONDS"] = "1"  # a failing DAG test must not wait minutes
+os.environ["GC_COMMERCE_DATA_DIR"] = tempfile.mkdtemp(prefix="gc-commerce-data-")
 
 # Shared fixtures live in tests/fixtures/ so each area owns its own file.
 pytest_plugins = [

@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from gocardless_commerce import pipeline
 from gocardless_commerce.client.errors import AuthenticationError, PermissionsError
+from gocardless_commerce.commerce import BatchValidationError
 from gocardless_commerce.hooks import GoCardlessHook
+from gocardless_commerce.pipeline import ModelRun
 from gocardless_commerce.registry import Registry
 from gocardless_commerce.sync import SyncRequest, sync_data_connection
 from gocardless_commerce.warehouse.engine import describe, get_engine
@@ -56,3 +59,38 @@ def run_extract_and_land(merchant: dict, context) -> dict:
     if merchant.get("status") == "AUTH_ERROR":
         registry.set_status(merchant["id"], "CONNECTED")
     return result.as_dict()
+
+
+def _model_run(merchant: dict, context) -> ModelRun:
+    params = context["params"]
+    return ModelRun(
+        user_id=merchant["user_id"],
+        data_connection_id=merchant["id"],
+        run_id=context["run_id"],
+        now=run_now(context),
+        history_months=int(params.get("history_months", 12)),
+        data_types=tuple(params.get("data_types") or ()),
+    )
+
+
+def _fail_without_retry_on_batch_failure(stage):
+    """A batch that breaks its expectations will break them again: fail once, load nothing."""
+
+    def run(merchant: dict, context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return stage(get_engine(), _model_run(merchant, context))
+        except BatchValidationError as error:
+            raise AirflowFailException(f"Validation failed for {merchant['user_name']}; nothing was loaded. {error}") from None
+
+    return run
+
+
+run_transform = _fail_without_retry_on_batch_failure(pipeline.transform)
+run_validate = _fail_without_retry_on_batch_failure(pipeline.validate)
+run_build_insights = _fail_without_retry_on_batch_failure(pipeline.build_insights)
+
+
+def run_load(merchant: dict, context) -> dict:
+    return pipeline.load(get_engine(), _model_run(merchant, context))

@@ -207,9 +207,11 @@ def bench_parse(merchants: int, workdir: Path) -> None:
             }
         )
     )
-    dag_file = settings.PROJECT_ROOT / "dags" / "gocardless_sync.py"
+    from gocardless_commerce.dag_factory import SHARDS, shard_of
 
-    def timed(extra_env: dict[str, str]) -> float:
+    dag_files = sorted((settings.PROJECT_ROOT / "dags").glob("gocardless_sync_shard_*.py"))
+
+    def timed(dag_file: Path, extra_env: dict[str, str]) -> float:
         env = {**os.environ, "GC_COMMERCE_REGISTRY_SNAPSHOT": str(snapshot), **extra_env}
         runs = [
             float(subprocess.check_output([sys.executable, "-c", _PARSE_PROBE, str(dag_file)], env=env, text=True).split()[-1])
@@ -217,12 +219,20 @@ def bench_parse(merchants: int, workdir: Path) -> None:
         ]
         return min(runs)
 
-    full = timed({})
-    task_start = timed({"_AIRFLOW_PARSING_CONTEXT_DAG_ID": "gocardless_sync__merchant_0500"})
+    per_file = [timed(f, {}) for f in dag_files]
+    # The DAG processor parses files in parallel ([dag_processor] parsing_processes, default 2).
+    lanes = [0.0, 0.0]
+    for seconds in sorted(per_file, reverse=True):
+        lanes[lanes.index(min(lanes))] += seconds
+    target = "merchant_0500"
+    task_file = dag_files[shard_of(target)]
+    task_start = timed(task_file, {"_AIRFLOW_PARSING_CONTEXT_DAG_ID": f"gocardless_sync__{target}"})
     _print(
-        f"DAG parse time, {merchants:,} merchants (best of 3, Airflow pre-imported)",
+        f"DAG parse time, {merchants:,} merchants in {SHARDS} files (best of 3, Airflow pre-imported)",
         [
-            ("full parse (DAG processor) s", f"{full:.3f}", "goal ≤ 1 s"),
+            ("slowest file s", f"{max(per_file):.3f}", ""),
+            ("all files, wall with 2 parsing processes s", f"{max(lanes):.3f}", "goal ≤ 1 s"),
+            ("all files, sequential (CPU) s", f"{sum(per_file):.3f}", ""),
             ("task-start parse (one DAG) ms", f"{task_start * 1000:.0f}", "goal ≤ 50 ms"),
         ],
     )

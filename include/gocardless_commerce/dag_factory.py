@@ -9,18 +9,22 @@ that task belongs to.
 from __future__ import annotations
 
 import logging
+import os
+import zlib
 from datetime import timedelta
 from pathlib import Path
 
 import pendulum
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, Param, get_parsing_context
+from airflow.sdk import DAG, Asset, Param, get_parsing_context
 
 from gocardless_commerce.snapshot import read_snapshot
 
 log = logging.getLogger(__name__)
 
 DAG_ID_PREFIX = "gocardless_sync__"
+#: Number of DAG files the merchants are spread over (dags/gocardless_sync_shard_<n>.py).
+SHARDS = 4
 DATA_TYPES = [
     "COMMERCE_TRANSACTION",
     "COMMERCE_SUBSCRIPTION",
@@ -28,6 +32,11 @@ DATA_TYPES = [
     "COMMERCE_SUBSCRIPTION_INSIGHT",
 ]
 DEFAULT_SCHEDULE = "@daily"
+#: Tables every merchant run updates; downstream DAGs can schedule on them (data-aware).
+COMMERCE_ASSETS = [
+    Asset(name=f"commerce.{table}", uri=f"warehouse://commerce/{table}", group="warehouse")
+    for table in ("transactions", "subscriptions", "transactions_insight", "subscriptions_insight")
+]
 # Airflow validates every Param of every DAG at parse time with jsonschema; naming draft-07
 # (which the trigger form supports) makes that ~3x cheaper than the 2020-12 default, and it
 # is most of the parse time when there are a thousand merchants.
@@ -38,7 +47,8 @@ PARAM_SCHEMA = {"$schema": "http://json-schema.org/draft-07/schema#"}
 TASK_ARGS = {
     "owner": "data-engineering",
     "retries": 3,
-    "retry_delay": timedelta(minutes=2),
+    # GC_COMMERCE_RETRY_DELAY_SECONDS shortens the wait (the tests use 1 s).
+    "retry_delay": timedelta(seconds=int(os.environ.get("GC_COMMERCE_RETRY_DELAY_SECONDS", "120"))),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
 }
@@ -56,6 +66,12 @@ Extracts the GoCardless account of **{name}** (user `{user_id}`, data connection
   A full refresh flags records GoCardless no longer returns (`removed_at`).
 * **Later runs** are incremental: they read the events since the last cursor and refresh the
   records those events touched, so status changes on old payments land too.
+* Then **transform → validate → build insights → load**: commerce transactions and
+  subscriptions (Qard's `COMMERCE_TRANSACTION` / `COMMERCE_SUBSCRIPTION`), validated with
+  Great Expectations (bad rows go to `commerce.quarantine` with every failed rule; a batch-level
+  failure fails before anything loads), monthly insights, all loaded in **one transaction**
+  into `commerce.transactions`, `commerce.subscriptions`, `commerce.transactions_insight`,
+  `commerce.subscriptions_insight` (emitted as Assets). `data_types` picks which.
 * Cursors live in `meta.sync_state` and advance only after the load has committed; each
   run is recorded in `meta.sync_runs` (requests used, records landed and changed).
 
@@ -130,7 +146,13 @@ def _merchant_dag(merchant: dict) -> DAG:
         },
     )
     with dag:
-        _pipeline_task("extract_and_land", "Extract and land raw records", merchant)
+        (
+            _pipeline_task("extract_and_land", "Extract and land raw records", merchant)
+            >> _pipeline_task("transform", "Transform to commerce model", merchant)
+            >> _pipeline_task("validate", "Validate (Great Expectations)", merchant)
+            >> _pipeline_task("build_insights", "Build monthly insights", merchant)
+            >> _pipeline_task("load", "Load commerce tables (one transaction)", merchant, outlets=COMMERCE_ASSETS)
+        )
     return dag
 
 
@@ -141,7 +163,7 @@ def _run_pipeline_step(step: str, merchant: dict, **context):
     return getattr(airflow_tasks, f"run_{step}")(merchant, context)
 
 
-def _pipeline_task(step: str, display_name: str, merchant: dict) -> PythonOperator:
+def _pipeline_task(step: str, display_name: str, merchant: dict, **kwargs) -> PythonOperator:
     # A plain PythonOperator over one module-level function: building it costs about half of a
     # @task's at parse time, which matters with a thousand merchant DAGs in one file.
     return PythonOperator(
@@ -151,16 +173,28 @@ def _pipeline_task(step: str, display_name: str, merchant: dict) -> PythonOperat
         op_kwargs={"step": step, "merchant": merchant},
         on_failure_callback=log_failure_summary,
         **TASK_ARGS,
+        **kwargs,
     )
 
 
-def build_merchant_dags(snapshot_path: Path | None = None) -> dict[str, DAG]:
-    """Build the sync DAGs of the snapshot's merchants (only one in a task process)."""
+def shard_of(user_id: str) -> int:
+    """Which DAG file builds this merchant's DAG (stable: crc32 of the user id)."""
+    return zlib.crc32(user_id.encode()) % SHARDS
+
+
+def build_merchant_dags(dag_file: str | None = None, snapshot_path: Path | None = None) -> dict[str, DAG]:
+    """Build the sync DAGs of the snapshot's merchants that belong to ``dag_file``'s shard.
+
+    The merchants are spread over :data:`SHARDS` files (``gocardless_sync_shard_<n>.py``), as
+    Airflow advises for many generated DAGs: the DAG processor parses the files in parallel
+    and each stays well within its timeout. A task process builds only its own DAG.
+    """
+    shard = int(Path(dag_file).stem.rsplit("_", 1)[-1]) if dag_file else None
     wanted = get_parsing_context().dag_id
     dags = {}
     for merchant in read_snapshot(snapshot_path):
         dag_id = sync_dag_id(merchant["user_id"])
-        if wanted and wanted != dag_id:
+        if (wanted and wanted != dag_id) or (shard is not None and shard_of(merchant["user_id"]) != shard):
             continue
         dags[dag_id] = _merchant_dag(merchant)
     return dags

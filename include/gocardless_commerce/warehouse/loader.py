@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 _stage_numbers = itertools.count()
@@ -33,8 +34,10 @@ class UpsertTarget:
     key: tuple[str, ...]
     columns: tuple[Column, ...]
     append_only: bool = False  # insert new keys, never update existing rows (events)
-    change_check: str | None = "payload"  # update only when this column's text changed
+    change_check: str | None = "payload"  # update only when this column's text changed;
+    # None: update when any updated column differs
     reset_columns: tuple[str, ...] = ()  # set to NULL on every insert/update (e.g. removed_at)
+    preserve_columns: tuple[str, ...] = ()  # inserted, never overwritten (owned by another job)
 
     @property
     def column_names(self) -> list[str]:
@@ -94,15 +97,24 @@ def upsert(conn: Connection, target: UpsertTarget, rows: Sequence[Sequence]) -> 
     if target.append_only:
         action = "DO NOTHING"
     else:
-        updates = [f"{c} = EXCLUDED.{c}" for c in names if c not in target.key]
+        updated = [c for c in names if c not in target.key and c not in target.preserve_columns]
+        updates = [f"{c} = EXCLUDED.{c}" for c in updated]
         updates += [f"{c} = NULL" for c in target.reset_columns]
         action = "DO UPDATE SET " + ", ".join(updates)
-        conditions = []
         if target.change_check:
-            conditions.append(
+            conditions = [
                 f"CAST(tgt.{target.change_check} AS VARCHAR) IS DISTINCT FROM "
                 f"CAST(EXCLUDED.{target.change_check} AS VARCHAR)"
-            )
+            ]
+        else:
+            json_columns = {c.name for c in target.columns if c.sql_type == "JSON"}
+            conditions = [
+                # PostgreSQL's JSON has no equality operator: compare JSON columns as text
+                f"CAST(tgt.{c} AS VARCHAR) IS DISTINCT FROM CAST(EXCLUDED.{c} AS VARCHAR)"
+                if c in json_columns
+                else f"tgt.{c} IS DISTINCT FROM EXCLUDED.{c}"
+                for c in updated
+            ]
         conditions += [f"tgt.{c} IS NOT NULL" for c in target.reset_columns]
         if conditions:
             action += " WHERE " + " OR ".join(conditions)
@@ -115,3 +127,17 @@ def upsert(conn: Connection, target: UpsertTarget, rows: Sequence[Sequence]) -> 
         if _is_duckdb(conn):
             return int(conn.connection.driver_connection.execute(sql).fetchone()[0])
         return conn.exec_driver_sql(sql).rowcount
+
+
+def delete_missing(conn: Connection, table: str, scope: dict[str, str], key: str, keep: Sequence[str]) -> int:
+    """Delete the rows of ``scope`` (e.g. one data connection) whose ``key`` is not in ``keep``.
+
+    How a rebuild drops rows whose source vanished; returns how many rows went.
+    """
+    where = " AND ".join(f"{column} = :{column}" for column in scope)
+    with staged(conn, ["k"], [(k,) for k in keep]) as stage:
+        vanished = f"FROM {table} WHERE {where} AND CAST({key} AS VARCHAR) NOT IN (SELECT k FROM {stage})"
+        count = conn.execute(text(f"SELECT count(*) {vanished}"), scope).scalar_one()
+        if count:
+            conn.execute(text(f"DELETE {vanished}"), scope)
+    return count

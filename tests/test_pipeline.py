@@ -1,0 +1,218 @@
+"""The commerce stages end to end: sandbox → raw → transform → validate → insights → load."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from gocardless_commerce import commerce, pipeline, raw, sync
+from gocardless_commerce.client import GoCardlessClient
+from gocardless_commerce.warehouse.engine import get_engine, transaction
+from gocardless_commerce.warehouse.migrations import apply_migrations
+from tests.fixtures.sandbox import PINNED_NOW
+from tests.fixtures.warehouse import _reset_postgres
+
+DC = "dc-model"
+ALL_TYPES = (
+    "COMMERCE_TRANSACTION",
+    "COMMERCE_SUBSCRIPTION",
+    "COMMERCE_TRANSACTION_INSIGHT",
+    "COMMERCE_SUBSCRIPTION_INSIGHT",
+)
+TABLES = ("commerce.transactions", "commerce.subscriptions", "commerce.transactions_insight",
+          "commerce.subscriptions_insight", "commerce.quarantine")
+
+
+def _model_run(run_id: str = "run-1", data_types=ALL_TYPES) -> pipeline.ModelRun:
+    return pipeline.ModelRun(
+        user_id="user-1", data_connection_id=DC, run_id=run_id, now=PINNED_NOW, history_months=12,
+        data_types=tuple(data_types),
+    )
+
+
+def _extract(server, engine) -> None:
+    request = sync.SyncRequest(user_id="user-1", data_connection_id=DC, run_id="sync-1", now=PINNED_NOW, history_months=18)
+    with GoCardlessClient(server.merchants[0].access_token, base_url=server.base_url) as client:
+        sync.sync_data_connection(client, engine, request)
+
+
+def _run_stages(engine, run: pipeline.ModelRun) -> dict:
+    return {
+        "transform": pipeline.transform(engine, run),
+        "validate": pipeline.validate(engine, run),
+        "insights": pipeline.build_insights(engine, run),
+        "load": pipeline.load(engine, run),
+    }
+
+
+def _normalise(value):
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.dumps(json.loads(value), sort_keys=True)
+        except ValueError:
+            return value
+    return value if value is None or isinstance(value, (str, int, bool)) else str(value)
+
+
+def _dump(engine) -> dict[str, list[tuple]]:
+    with transaction(engine) as conn:
+        return {
+            table: sorted(
+                (tuple(_normalise(v) for v in row) for row in conn.execute(sa.text(f"SELECT * FROM {table}")).all()),
+                key=repr,
+            )
+            for table in TABLES
+        }
+
+
+@pytest.fixture(scope="module")
+def model_sandbox():
+    from gocardless_commerce.sandbox import SandboxServer
+    from tests.fixtures.sandbox import small_config
+
+    with SandboxServer(small_config(merchants=1, payments_per_merchant=400, seed=31, rate_limit_per_minute=100_000)) as server:
+        yield server
+
+
+def test_a_run_loads_every_commerce_table(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    summary = _run_stages(warehouse, _model_run())
+    org = model_sandbox.merchants[0].organisation_id
+    store = model_sandbox.store
+    with transaction(warehouse) as conn:
+        by_type = dict(
+            conn.execute(sa.text("SELECT type, count(*) FROM commerce.transactions GROUP BY type")).all()
+        )
+        months = conn.execute(
+            sa.text("SELECT count(DISTINCT month) FROM commerce.transactions_insight")
+        ).scalar_one()
+        subscriptions = conn.execute(sa.text("SELECT count(*) FROM commerce.subscriptions")).scalar_one()
+        insight_total = conn.execute(
+            sa.text("SELECT currency, sum(payments_amount) FROM commerce.transactions_insight GROUP BY currency")
+        ).all()
+        direct_total = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT currency, sum(amount) FROM commerce.transactions WHERE type = 'PAYMENT' "
+                    "AND status IN ('SUCCESS', 'SUCCESS_REFUND') AND value_date >= DATE '2025-12-01' "
+                    "AND value_date < DATE '2026-12-01' GROUP BY currency"
+                )
+            ).all()
+        )
+    assert by_type["PAYMENT"] + summary["validate"]["transactions"]["quarantined"] >= store.count(org, "payments")
+    assert by_type["PAYOUT"] > 0 and by_type["PAYMENT_REFUND"] > 0
+    assert subscriptions == store.count(org, "subscriptions")
+    assert months == 12  # every month of the window, zeros included
+    for currency, total in insight_total:
+        assert Decimal(total) == Decimal(direct_total.get(currency, 0)).quantize(Decimal("0.01"))
+    assert summary["load"]["transactions"]["changed"] == summary["load"]["transactions"]["rows"]
+
+
+def test_rerunning_the_same_run_leaves_every_table_identical(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    _run_stages(warehouse, _model_run())
+    before = _dump(warehouse)
+    _extract(model_sandbox, warehouse)
+    second = _run_stages(warehouse, _model_run())
+    assert _dump(warehouse) == before
+    assert all(stats["changed"] == 0 for name, stats in second["load"].items() if isinstance(stats, dict))
+
+
+def test_duckdb_and_postgresql_hold_identical_results(model_sandbox, tmp_path, postgres_server_url):
+    dumps = []
+    for url in (f"duckdb:///{tmp_path / 'same.duckdb'}", postgres_server_url):
+        if url.startswith("postgresql"):
+            _reset_postgres(url)
+        engine = get_engine(url)
+        apply_migrations(engine)
+        _extract(model_sandbox, engine)
+        _run_stages(engine, _model_run())
+        dumps.append(_dump(engine))
+    assert dumps[0] == dumps[1]
+    assert dumps[0]["commerce.transactions"]
+
+
+def _bad_payment(pid: str, **changes) -> dict:
+    record = {
+        "id": pid, "created_at": "2026-10-01T10:00:00.000Z", "amount": 1000, "amount_refunded": 0,
+        "currency": "GBP", "status": "paid_out", "scheme": "bacs", "charge_date": "2026-10-05",
+        "description": "bad record", "reference": None, "links": {"mandate": "MD-missing", "creditor": "CR1"},
+        "metadata": {},
+    }
+    record.update(changes)
+    return {k: v for k, v in record.items() if v is not ...}
+
+
+def test_malformed_records_are_quarantined_with_reasons_and_the_rest_loads(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    bad = [
+        _bad_payment("PMBAD1", amount=...),  # missing amount
+        _bad_payment("PMBAD2", currency="XYZ"),  # unknown currency
+        _bad_payment("PMBAD3", status="teleported"),  # unknown status
+        _bad_payment("PMBAD4", amount=-500),  # negative amount
+        _bad_payment("PMBAD5", scheme="sepa_core"),  # wrong scheme for GBP
+    ]
+    ctx = raw.LandingContext(user_id="user-1", data_connection_id=DC, run_id="manual", extracted_at="2026-11-01 00:00:00")
+    with transaction(warehouse) as conn:
+        raw.land(conn, raw.RESOURCES["payments"], bad, ctx)
+    summary = _run_stages(warehouse, _model_run())
+    with transaction(warehouse) as conn:
+        rows = conn.execute(
+            sa.text("SELECT source_id, CAST(failed_rules AS VARCHAR) FROM commerce.quarantine WHERE source_id LIKE 'PMBAD%'")
+        ).all()
+        loaded_bad = conn.execute(
+            sa.text("SELECT count(*) FROM commerce.transactions WHERE source_id LIKE 'PMBAD%'")
+        ).scalar_one()
+        payload = conn.execute(
+            sa.text("SELECT CAST(payload AS VARCHAR) FROM commerce.quarantine WHERE source_id = 'PMBAD2'")
+        ).scalar_one()
+    reasons = {source_id: set(json.loads(rules)) for source_id, rules in rows}
+    assert set(reasons) == {"PMBAD1", "PMBAD2", "PMBAD3", "PMBAD4", "PMBAD5"}
+    assert all(reasons.values())
+    assert loaded_bad == 0
+    assert json.loads(payload)["source"]["currency"] == "XYZ"  # the GoCardless record itself is kept
+    assert summary["load"]["transactions"]["rows"] > 100  # the rest loaded
+
+
+def test_a_batch_level_failure_loads_nothing(model_sandbox, warehouse, monkeypatch):
+    _extract(model_sandbox, warehouse)
+    real_build = commerce.build_transactions
+    monkeypatch.setattr(commerce, "build_transactions", lambda frames: real_build(frames).drop(columns=["currency"]))
+    run = _model_run()
+    pipeline.transform(warehouse, run)
+    with pytest.raises(commerce.BatchValidationError, match="columns_match_contract"):
+        pipeline.validate(warehouse, run)
+    assert all(not rows for rows in _dump(warehouse).values())
+
+
+def test_a_rebuild_keeps_the_reconciliation_columns(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    _run_stages(warehouse, _model_run())
+    with transaction(warehouse) as conn:
+        target = conn.execute(sa.text("SELECT id FROM commerce.transactions WHERE type = 'PAYMENT' ORDER BY id LIMIT 1")).scalar_one()
+        conn.execute(
+            sa.text("UPDATE commerce.transactions SET gateway_state = 'Settled', settled_on = DATE '2026-10-02' WHERE id = :id"),
+            {"id": target},
+        )
+    _run_stages(warehouse, _model_run("run-2"))
+    with transaction(warehouse) as conn:
+        state, settled = conn.execute(
+            sa.text("SELECT gateway_state, settled_on FROM commerce.transactions WHERE id = :id"), {"id": target}
+        ).one()
+    assert (state, settled) == ("Settled", date(2026, 10, 2))
+
+
+def test_data_types_pick_the_tables(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    summary = _run_stages(warehouse, _model_run(data_types=("COMMERCE_SUBSCRIPTION",)))
+    assert set(summary["load"]) == {"subscriptions"}
+    dump = _dump(warehouse)
+    assert dump["commerce.subscriptions"] and not dump["commerce.transactions"]
