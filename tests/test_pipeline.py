@@ -216,3 +216,24 @@ def test_data_types_pick_the_tables(model_sandbox, warehouse):
     assert set(summary["load"]) == {"subscriptions"}
     dump = _dump(warehouse)
     assert dump["commerce.subscriptions"] and not dump["commerce.transactions"]
+
+
+def test_deleting_a_data_connection_deletes_its_rows_everywhere(model_sandbox, warehouse, registry_snapshot):
+    from gocardless_commerce.registry import Registry
+
+    registry = Registry(warehouse)
+    kept = registry.connect("other", "Other Ltd", organisation_id="OR-other")
+    with transaction(warehouse) as conn:  # the model's rows belong to a registered connection
+        conn.execute(sa.text("UPDATE meta.data_connections SET id = :dc WHERE id = :old"), {"dc": DC, "old": kept.id})
+    registry.connect("keeper", "Keeper", organisation_id="OR-keeper")
+    _extract(model_sandbox, warehouse)
+    _run_stages(warehouse, _model_run())
+    registry.delete("other")
+    with transaction(warehouse) as conn:
+        leftovers = {
+            table: conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE data_connection_id = :dc"), {"dc": DC}).scalar_one()
+            for table in (*TABLES, "raw.gocardless_payments", "raw.gocardless_events", "meta.sync_state", "meta.sync_runs")
+        }
+        remaining = conn.execute(sa.text("SELECT user_id FROM meta.data_connections")).scalars().all()
+    assert set(leftovers.values()) == {0}
+    assert remaining == ["keeper"]

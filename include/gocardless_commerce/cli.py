@@ -2,7 +2,8 @@
 
 * ``warehouse migrate`` — create/upgrade the warehouse schemas from ``sql/migrations``.
 * ``provider set`` — the partner app connection (``gocardless_default``).
-* ``merchants add|list|disable`` — the merchant registry (until the REST API exists).
+* ``merchants add|list|disable|delete`` — the merchant registry (until the REST API exists);
+  ``delete`` removes the data connection's rows in every schema (Qard's rule).
 
 Access tokens are read from an environment variable or standard input, never from the
 command line (which other users can see in ``ps``), and go straight into an Airflow connection.
@@ -103,6 +104,14 @@ def cmd_merchants_disable(args: argparse.Namespace) -> None:
     print(f"User {args.user_id}: data connection {connection.id} is DISCONNECTED (its data stays)")
 
 
+def cmd_merchants_delete(args: argparse.Namespace) -> None:
+    from gocardless_commerce.airflow_connections import delete_connection
+
+    connection = _registry().delete(args.user_id)
+    delete_connection(connection.airflow_conn_id)
+    print(f"User {args.user_id}: data connection {connection.id} and all its rows deleted")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gocardless_commerce.registry import DATA_TYPES
 
@@ -135,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     disable = merchants.add_parser("disable", help="disconnect a merchant (its DAG disappears, data stays)")
     disable.add_argument("--user-id", required=True)
     disable.set_defaults(func=cmd_merchants_disable)
+    delete = merchants.add_parser("delete", help="delete a data connection and all its rows in every schema")
+    delete.add_argument("--user-id", required=True)
+    delete.set_defaults(func=cmd_merchants_delete)
     return parser
 
 

@@ -177,6 +177,36 @@ class Registry:
         self.set_status(connection.id, "DISCONNECTED", "disconnected by an operator")
         return self.get(connection.id)
 
+    def delete(self, user_id: str) -> DataConnection:
+        """Delete the user's data connection and **all its rows in every schema** (Qard's rule).
+
+        One transaction: raw records, commerce tables, quarantine, sync state and the registry
+        row go together. The caller removes the Airflow connection holding the token.
+        """
+        connection = self.for_user(user_id) or next(
+            (c for c in self.data_connections() if c.user_id == user_id), None
+        )
+        if connection is None:
+            raise RegistryError(f"User {user_id!r} has no GoCardless data connection")
+        with transaction(self.engine) as conn:
+            tables = conn.execute(
+                sa.text(
+                    "SELECT table_schema, table_name FROM information_schema.columns "
+                    "WHERE column_name = 'data_connection_id' AND table_schema IN ('raw', 'commerce', 'reconciliation', 'meta') "
+                    "AND table_name IN (SELECT table_name FROM information_schema.tables "
+                    "WHERE table_type = 'BASE TABLE' AND table_schema = information_schema.columns.table_schema)"
+                )
+            ).all()
+            deleted = {}
+            for schema, table in sorted(tables):
+                deleted[f"{schema}.{table}"] = conn.execute(
+                    sa.text(f"DELETE FROM {schema}.{table} WHERE data_connection_id = :dc"), {"dc": connection.id}
+                ).rowcount
+            conn.execute(sa.text("DELETE FROM meta.data_connections WHERE id = :dc"), {"dc": connection.id})
+        log.info("Deleted data connection %s of user %s and its rows: %s", connection.id, user_id, deleted)
+        self.write_snapshot()
+        return connection
+
     # -- the snapshot the DAG factory reads ----------------------------------------------------
     def write_snapshot(self) -> Path:
         """Atomically rewrite the snapshot of data connections that get a sync DAG."""

@@ -1,4 +1,5 @@
-"""Explicit, repeatable schema creation: apply ``sql/migrations/*.sql`` in order, once each.
+"""Explicit, repeatable schema creation: apply ``sql/migrations/*.sql`` in order, once each,
+then (re)create the analyst views of ``sql/views``.
 
 Each file runs in its own transaction and is recorded with its checksum in
 ``meta.schema_migrations``; an applied file whose content changed is an error (write a new
@@ -72,4 +73,15 @@ def apply_migrations(engine: Engine, folder: Path | None = None) -> list[str]:
             )
         log.info("Applied warehouse migration %s to %s", path.name, describe(engine))
         newly_applied.append(version)
+    if folder is None:
+        apply_views(engine)
     return newly_applied
+
+
+def apply_views(engine: Engine, folder: Path | None = None) -> None:
+    """(Re)create the analyst views of ``sql/views`` (``CREATE OR REPLACE``: always safe)."""
+    folder = folder or settings.sql_dir() / "views"
+    with transaction(engine) as conn:
+        for path in sorted(folder.glob("*.sql")):
+            for statement in split_statements(path.read_text()):
+                conn.exec_driver_sql(statement)
