@@ -93,18 +93,22 @@ def run_dag(dag_id: str, logical_date: datetime, log_dir: Path, env: dict[str, s
 
 
 def print_report() -> None:
-    """What landed: rows per warehouse table, and what each sync run cost."""
+    """What landed: rows per warehouse table, what each sync run cost, a taste of the insights."""
     import sqlalchemy as sa
 
     from gocardless_commerce.raw import RESOURCES
     from gocardless_commerce.warehouse.engine import describe, get_engine, transaction
 
     engine = get_engine()
+    tables = [r.table for r in RESOURCES.values()] + [
+        "commerce.transactions", "commerce.subscriptions", "commerce.transactions_insight",
+        "commerce.subscriptions_insight", "commerce.quarantine",
+    ]
     with transaction(engine) as conn:
         print("\nRows per table:")
-        for resource in RESOURCES.values():
-            count = conn.execute(sa.text(f"SELECT count(*) FROM {resource.table}")).scalar_one()
-            print(f"  {resource.table:<40} {count:>9,}")
+        for table in tables:
+            count = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+            print(f"  {table:<40} {count:>9,}")
         print("\nSync runs:")
         runs = conn.execute(
             sa.text(
@@ -115,7 +119,21 @@ def print_report() -> None:
         ).all()
         for name, mode, requests_used, landed, changed in runs:
             print(f"  {name:<32} {mode:<12} {requests_used:>6} API requests {landed:>9,} records {changed:>9,} changed")
+        print("\nLatest month per merchant (commerce.latest_month_per_merchant):")
+        latest = conn.execute(
+            sa.text(
+                "SELECT u.name, l.month, l.currency, l.payments_nb, l.payments_amount, l.mrr, l.subscription_nb "
+                "FROM commerce.latest_month_per_merchant l JOIN meta.users u ON u.id = l.user_id "
+                "ORDER BY u.name, l.currency"
+            )
+        ).all()
+        for name, month, currency, payments_nb, payments_amount, mrr, subscription_nb in latest:
+            print(
+                f"  {name:<24} {month} {currency}  {payments_nb:>4} payments {payments_amount:>12} "
+                f" MRR {mrr if mrr is not None else '-':>10} ({subscription_nb if subscription_nb is not None else 0} subscriptions)"
+            )
     print(f"\nWarehouse: {describe(engine)}")
+    print(f"Great Expectations Data Docs: {settings.data_dir() / 'gx_data_docs'}")
 
 
 def main(argv: list[str] | None = None) -> None:
