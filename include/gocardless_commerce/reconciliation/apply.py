@@ -1,0 +1,387 @@
+"""Match a period's events with the warehouse and apply their actions: pure, no I/O.
+
+Input: the period's GoCardless events (and the records the API side-loaded with them), and the
+warehouse state they touch. Output: the gateway events, the log of changes, the external
+refunds and the new states to write. Events are applied oldest first, so several events on one
+payment in one day end in the right state.
+
+Reruns must change nothing, including when later periods already ran:
+
+* a change keeps the ``before`` value the previous run of this period logged, so the log of a
+  rerun is the log of the first run;
+* a field that an event of a *later* period already set is left alone (the log row names the
+  later event in ``superseded_by``), so catching up an old day never undoes a newer state.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from gocardless_commerce.commerce.ids import commerce_id
+from gocardless_commerce.commerce.money import minor_to_major
+from gocardless_commerce.reconciliation import mapping
+from gocardless_commerce.reconciliation.mapping import Action, GatewayState
+
+PROVIDER_NAME = "gocardless"
+GATEWAY_STATE, SETTLED_ON, STATUS, EXTERNAL_REFUND = "gateway_state", "settled_on", "status", "external_refund"
+#: Singular GoCardless object of each reconciled resource type (as in commerce ids).
+SINGULAR = {"payments": "payment", "refunds": "refund", "mandates": "mandate"}
+
+
+@dataclass
+class Transaction:
+    """A commerce transaction as far as the reconciliation is concerned."""
+
+    id: str
+    source_id: str
+    amount: Decimal
+    currency: str
+    gateway_state: str | None = None
+    settled_on: date | None = None
+
+
+@dataclass
+class PaymentMethod:
+    """One mandate's payment method (``commerce.payment_methods``)."""
+
+    id: str
+    source_id: str
+    status: str
+    updated_at: datetime
+    reason: str | None = None
+    scheme: str | None = None
+    customer_id: str | None = None
+    source_status: str | None = None
+    source_created_at: datetime | None = None
+
+    @classmethod
+    def from_mandate(cls, data_connection_id: str, mandate: dict[str, Any], updated_at: datetime) -> PaymentMethod:
+        status = mandate.get("status")
+        return cls(
+            id=commerce_id(data_connection_id, "mandate", mandate["id"]),
+            source_id=mandate["id"],
+            status=mapping.payment_method_status(status),
+            updated_at=updated_at,
+            reason=f"mandate {status}" if status else None,
+            scheme=mandate.get("scheme"),
+            customer_id=(mandate.get("links") or {}).get("customer"),
+            source_status=status,
+            source_created_at=parse_time(mandate["created_at"]) if mandate.get("created_at") else None,
+        )
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    event_id: str
+    related_object_id: str
+    change: str
+    gateway_event: str
+    related_object_type: str
+    related_gocardless_id: str
+    before: str | None
+    after: str | None
+    event_time: datetime
+    created_object_id: str | None = None
+    superseded_by: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.event_id, self.related_object_id, self.change
+
+
+@dataclass
+class WarehouseState:
+    """What the period's events touch, read from the warehouse before applying them."""
+
+    transactions: dict[str, Transaction] = field(default_factory=dict)  # by commerce id
+    payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)  # by mandate id
+    previous_log: dict[tuple[str, str, str], LogEntry] = field(default_factory=dict)  # this period, earlier run
+    #: (object id, change) → newest (event time, event id) that set it in another period
+    later_changes: dict[tuple[str, str], tuple[datetime, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Merchant:
+    user_id: str
+    data_connection_id: str
+    job_number: int
+
+
+@dataclass(frozen=True)
+class Options:
+    reversal_refunds: bool = True
+    reason_code: str = mapping.PAYMENT_REVERSAL
+
+
+@dataclass
+class Outcome:
+    gateway_events: list[dict[str, Any]]
+    log: list[LogEntry]
+    external_refunds: list[dict[str, Any]]
+    transactions: list[Transaction]  # changed ones, final state
+    payment_methods: list[PaymentMethod]  # new or changed ones, final state
+
+    def summary(self) -> dict[str, Any]:
+        """The merchant's daily summary (counts, and amounts per currency, major units)."""
+        amounts: dict[str, defaultdict[str, Decimal]] = {
+            name: defaultdict(Decimal) for name in ("settled", "refunds_settled", "rejected", "reversed")
+        }
+        bucket = {
+            ("Payment", "TransactionSettled"): "settled", ("Refund", "TransactionSettled"): "refunds_settled",
+            ("Payment", "TransactionRejected"): "rejected", ("Payment", "TransactionReversed"): "reversed",
+        }
+        for event in self.gateway_events:
+            name = bucket.get((event["object"], event["gateway_event"]))
+            if name and event["amount"] is not None:
+                amounts[name][event["currency"]] += event["amount"]
+        return {
+            "events_total": len(self.gateway_events),
+            "events_matched": sum(1 for e in self.gateway_events if e["matched"]),
+            "events_unmatched": sum(1 for e in self.gateway_events if needs_attention(e)),
+            "events_by_gateway_event": dict(sorted(Counter(e["gateway_event"] for e in self.gateway_events).items())),
+            **{
+                f"{name}_amounts": {currency: f"{total:.2f}" for currency, total in sorted(totals.items())}
+                for name, totals in amounts.items()
+            },
+            "external_refunds": len(self.external_refunds),
+            "payment_methods_changed": sum(1 for entry in self.log if entry.change == STATUS and not entry.superseded_by),
+        }
+
+
+def needs_attention(gateway_event: dict[str, Any]) -> bool:
+    """An event that should have acted on the warehouse but matched nothing."""
+    return not gateway_event["matched"] and gateway_event["gateway_event"] != mapping.UNKNOWN
+
+
+def parse_time(value: str) -> datetime:
+    """A GoCardless timestamp as naive UTC."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).replace(tzinfo=None)
+
+
+def related_id(event: dict[str, Any]) -> str | None:
+    """The GoCardless id the event is about (``links.payment`` for a payment event…)."""
+    links = event.get("links") or {}
+    singular = event["resource_type"].removesuffix("s")
+    return links.get(singular) or next((v for v in links.values() if isinstance(v, str)), None)
+
+
+def reconcile(
+    events: list[dict[str, Any]],
+    linked: dict[str, dict[str, dict[str, Any]]],
+    merchant: Merchant,
+    state: WarehouseState,
+    options: Options = Options(),
+) -> Outcome:
+    """Turn the period's events into gateway events, match them, and apply their actions.
+
+    ``linked`` holds the records side-loaded with the events, by resource type and id
+    (``linked["mandates"]["MD1"]``); a mandate missing from the warehouse becomes a payment
+    method from there. ``state`` is not modified.
+    """
+    run = _Run(merchant, state, linked, options)
+    for event in sorted(events, key=lambda e: (e["created_at"], e["id"])):
+        run.process(event)
+    return run.outcome()
+
+
+class _Run:
+    """The changes of one merchant's period, applied to a private copy of the state."""
+
+    def __init__(self, merchant: Merchant, state: WarehouseState, linked: dict, options: Options) -> None:
+        self.merchant = merchant
+        self.state = state
+        self.linked = linked
+        self.options = options
+        self.transactions = {k: replace(v) for k, v in state.transactions.items()}
+        self.payment_methods = {k: replace(v) for k, v in state.payment_methods.items()}
+        self.created_payment_methods: set[str] = set()
+        self.gateway_events: list[dict[str, Any]] = []
+        self.log: list[LogEntry] = []
+        self.external_refunds: list[dict[str, Any]] = []
+
+    # -- one event ------------------------------------------------------------------------------
+    def process(self, event: dict[str, Any]) -> None:
+        resource_type, action = event["resource_type"], event["action"]
+        rule = mapping.rule_for(resource_type, action)
+        details = event.get("details") or {}
+        row = {
+            "data_connection_id": self.merchant.data_connection_id,
+            "event_id": event["id"],
+            "user_id": self.merchant.user_id,
+            "job_number": self.merchant.job_number,
+            "object": mapping.object_name(resource_type),
+            "gocardless_action": action,
+            "gateway_event": rule.gateway_event,
+            "action": rule.action.value,
+            "event_time": parse_time(event["created_at"]),
+            "amount": None,
+            "currency": None,
+            "related_gocardless_id": related_id(event),
+            "matched": False,
+            "matched_transaction_id": None,
+            "matched_payment_method_id": None,
+            "unmatched_reason": None,
+            "outcome": None,
+            "reason_code": details.get("reason_code"),
+            "cause": details.get("cause"),
+            "raw_event": event,
+        }
+        if resource_type in ("payments", "refunds"):
+            self._transaction_event(event, rule, row)
+        elif resource_type == "mandates":
+            self._mandate_event(event, rule, row)
+        else:
+            row["unmatched_reason"] = f"no transaction or payment method for {resource_type} events"
+            row["outcome"] = "no action"
+        self.gateway_events.append(row)
+
+    def _transaction_event(self, event: dict, rule: mapping.Rule, row: dict) -> None:
+        resource_type = event["resource_type"]
+        source_id = row["related_gocardless_id"]
+        record = self.linked.get(resource_type, {}).get(source_id) or {}
+        transaction = self.transactions.get(commerce_id(self.merchant.data_connection_id, SINGULAR[resource_type], source_id or ""))
+        if transaction is None:
+            row["amount"], row["currency"] = minor_to_major(record.get("amount")), record.get("currency")
+            row["unmatched_reason"] = f"{SINGULAR[resource_type]} transaction not in warehouse"
+            row["outcome"] = "no action (unmatched)"
+            return
+        row.update(matched=True, matched_transaction_id=transaction.id, amount=transaction.amount, currency=transaction.currency)
+        if rule.action is Action.SETTLE:
+            row["outcome"] = self._settle(event, rule, transaction, row["event_time"])
+        elif rule.action is Action.FAIL_TO_SETTLE:
+            row["outcome"] = self._set_gateway_state(event, rule, transaction, GatewayState.FAILED_TO_SETTLE)
+        elif rule.action is Action.EXTERNAL_REFUND:
+            row["outcome"] = self._external_refund(event, rule, transaction, row["event_time"])
+        elif (tracked := mapping.submission_state(resource_type, event["action"])) is not None:
+            row["outcome"] = self._track_submission(event, rule, transaction, tracked)
+        else:
+            row["outcome"] = "no action"
+
+    def _mandate_event(self, event: dict, rule: mapping.Rule, row: dict) -> None:
+        payment_method = self._payment_method(row["related_gocardless_id"], row["event_time"])
+        if payment_method is None:
+            row["unmatched_reason"] = "payment method not in warehouse and mandate not returned by the API"
+            row["outcome"] = "no action (unmatched)"
+            return
+        row.update(matched=True, matched_payment_method_id=payment_method.id)
+        if rule.action in (Action.CLOSE_PAYMENT_METHOD, Action.REACTIVATE_PAYMENT_METHOD):
+            status = mapping.CLOSED if rule.action is Action.CLOSE_PAYMENT_METHOD else mapping.ACTIVE
+            row["outcome"] = self._set_payment_method_status(event, rule, payment_method, status, row["event_time"])
+        else:
+            row["outcome"] = "no action"
+
+    def _payment_method(self, mandate_id: str | None, at: datetime) -> PaymentMethod | None:
+        """The mandate's payment method; created from the API's mandate when the warehouse has none."""
+        if mandate_id in self.payment_methods:
+            return self.payment_methods[mandate_id]
+        mandate = self.linked.get("mandates", {}).get(mandate_id or "")
+        if mandate is None:
+            return None
+        method = PaymentMethod.from_mandate(self.merchant.data_connection_id, mandate, at)
+        self.payment_methods[mandate_id] = method
+        self.created_payment_methods.add(mandate_id)
+        return method
+
+    # -- actions --------------------------------------------------------------------------------
+    def _settle(self, event: dict, rule: mapping.Rule, transaction: Transaction, at: datetime) -> str:
+        """``Settled``, and ``settled_on`` the event's date (an earlier settlement date stays)."""
+        day = at.date()
+        already = transaction.gateway_state == GatewayState.SETTLED and transaction.settled_on and transaction.settled_on <= day
+        settled_on = transaction.settled_on if already else day
+        outcome = self._set_gateway_state(event, rule, transaction, GatewayState.SETTLED)
+        self._change(event, rule, _target(transaction), SETTLED_ON, _text(transaction.settled_on), _text(settled_on),
+                     lambda: setattr(transaction, "settled_on", settled_on))
+        return f"{outcome}, settled_on {settled_on.isoformat()}"
+
+    def _set_gateway_state(self, event: dict, rule: mapping.Rule, transaction: Transaction, state: GatewayState) -> str:
+        applied = self._change(event, rule, _target(transaction), GATEWAY_STATE, transaction.gateway_state, state.value,
+                               lambda: setattr(transaction, "gateway_state", state.value))
+        return f"gateway_state {state.value}" if applied else f"gateway_state {state.value} superseded by a later event"
+
+    def _track_submission(self, event: dict, rule: mapping.Rule, transaction: Transaction, state: GatewayState) -> str:
+        """Before it settles, a payment's gateway state follows its submission (no gateway event)."""
+        previous = self.state.previous_log.get((event["id"], transaction.id, GATEWAY_STATE))
+        before = previous.before if previous else transaction.gateway_state
+        if before not in mapping.PRE_SETTLEMENT_STATES:
+            return f"no action (gateway_state already {before})"
+        return self._set_gateway_state(event, rule, transaction, state)
+
+    def _set_payment_method_status(self, event: dict, rule: mapping.Rule, method: PaymentMethod, status: str, at: datetime) -> str:
+        before = None if method.source_id in self.created_payment_methods else method.status
+        cause = (event.get("details") or {}).get("cause") or event["action"]
+
+        def apply() -> None:
+            method.status, method.reason, method.updated_at = status, f"{rule.gateway_event} ({cause})", at
+
+        applied = self._change(event, rule, ("PaymentMethod", method.id, method.source_id), STATUS, before, status, apply)
+        self.created_payment_methods.discard(method.source_id)
+        return f"payment method {status}" if applied else f"payment method {status} superseded by a later event"
+
+    def _external_refund(self, event: dict, rule: mapping.Rule, transaction: Transaction, at: datetime) -> str:
+        if not self.options.reversal_refunds:
+            return "no action (reversal refunds are switched off)"
+        refund_id = commerce_id(self.merchant.data_connection_id, "external_refund", event["id"])
+        self.external_refunds.append({
+            "id": refund_id,
+            "data_connection_id": self.merchant.data_connection_id,
+            "user_id": self.merchant.user_id,
+            "job_number": self.merchant.job_number,
+            "event_id": event["id"],
+            "payment_transaction_id": transaction.id,
+            "payment_gocardless_id": transaction.source_id,
+            "amount": transaction.amount,
+            "currency": transaction.currency,
+            "reason_code": self.options.reason_code,
+            "created_at": at,
+        })
+        description = f"{transaction.amount:.2f} {transaction.currency} {self.options.reason_code}"
+        self.log.append(LogEntry(
+            event["id"], transaction.id, EXTERNAL_REFUND, rule.gateway_event, "Transaction", transaction.source_id,
+            None, description, at, created_object_id=refund_id,
+        ))
+        return f"external refund {description}"
+
+    # -- bookkeeping ----------------------------------------------------------------------------
+    def _change(self, event: dict, rule: mapping.Rule, target: tuple[str, str, str], change: str,
+                current: str | None, new: str | None, apply) -> bool:
+        """Apply one field change unless a later period set the field; log it if it changes.
+
+        ``target`` is (object type, object id, GoCardless id). Returns whether it was applied.
+        """
+        object_type, object_id, source_id = target
+        at = parse_time(event["created_at"])
+        previous = self.state.previous_log.get((event["id"], object_id, change))
+        before = previous.before if previous else current
+        later = self.state.later_changes.get((object_id, change))
+        superseded = later is not None and later > (at, event["id"])
+        if not superseded:
+            apply()
+        if before == new:
+            return not superseded
+        # a rerun keeps what the first run logged: the change was applied back then
+        superseded_by = later[1] if superseded and (previous is None or previous.superseded_by) else None
+        self.log.append(LogEntry(
+            event["id"], object_id, change, rule.gateway_event, object_type, source_id, before, new, at,
+            superseded_by=superseded_by,
+        ))
+        return not superseded
+
+    def outcome(self) -> Outcome:
+        changed_transactions = [
+            t for k, t in self.transactions.items()
+            if (t.gateway_state, t.settled_on) != (self.state.transactions[k].gateway_state, self.state.transactions[k].settled_on)
+        ]
+        changed_methods = [m for k, m in self.payment_methods.items() if self.state.payment_methods.get(k) != m]
+        return Outcome(self.gateway_events, self.log, self.external_refunds, changed_transactions, changed_methods)
+
+
+def _target(transaction: Transaction) -> tuple[str, str, str]:
+    return "Transaction", transaction.id, transaction.source_id
+
+
+def _text(value: date | None) -> str | None:
+    return value.isoformat() if value else None
