@@ -5,11 +5,13 @@ Scenarios (each prints its figures; goals from the issues are printed beside the
 * ``backfill`` — one merchant with ``--payments`` payments (default 100,000) and its other
   resources: API requests used vs the minimum ``ceil(records/500)`` per list (payout items:
   one list per payout, by API design), records/s of extract + land, peak RSS of the sync
-  process (measured in a child process so the sandbox and this driver are not counted).
+  process (measured in a child process so the sandbox and this driver are not counted); then
+  the commerce model of that merchant: transform → validate → insights → load, per stage.
 * ``incremental`` — the next day's sync after ~1 % of payments changed status: requests used,
   rows changed, and the ratio to the requests a full-refresh extraction needs.
 * ``throttled`` — the sandbox at 1000 requests/min: 429s received and the achieved request
   rate as a fraction of the limit.
+* ``insights`` — monthly insights for 1,000 merchants × 12 months (synthetic commerce rows).
 * ``parse`` — DAG parse time with 1,000 registered merchants: the full parse (DAG processor)
   and a task-start parse (parsing context set to one DAG).
 
@@ -59,6 +61,7 @@ def _sync_in_child(queue, base_url: str, token: str, warehouse_url: str, run_id:
         result = sync_data_connection(client, engine, request)
         waits = client.rate_limit_waits
         retries = client.retry_count
+        rate_limited = client.rate_limited_count
     elapsed = time.perf_counter() - started
     queue.put(
         {
@@ -68,22 +71,45 @@ def _sync_in_child(queue, base_url: str, token: str, warehouse_url: str, run_id:
             "rate_limit_waits": getattr(waits, "count", None),
             "rate_limit_wait_seconds": round(getattr(waits, "seconds", 0.0), 1),
             "retries": retries,
+            "rate_limited": rate_limited,
         }
     )
 
 
-def run_sync(base_url: str, token: str, warehouse_url: str, run_id: str, now: datetime, full_refresh: bool = False) -> dict:
+def _model_in_child(queue, warehouse_url: str, now_iso: str) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    from gocardless_commerce import pipeline
+    from gocardless_commerce.warehouse.engine import get_engine
+
+    engine = get_engine(warehouse_url)
+    run = pipeline.ModelRun(
+        user_id="bench_user", data_connection_id="bench-dc", run_id="bench-model", now=datetime.fromisoformat(now_iso),
+        history_months=12, data_types=("COMMERCE_TRANSACTION", "COMMERCE_SUBSCRIPTION",
+                                       "COMMERCE_TRANSACTION_INSIGHT", "COMMERCE_SUBSCRIPTION_INSIGHT"),
+    )
+    timings = {}
+    for name, stage in (("transform", pipeline.transform), ("validate", pipeline.validate),
+                        ("build_insights", pipeline.build_insights), ("load", pipeline.load)):
+        started = time.perf_counter()
+        timings[name] = {"summary": stage(engine, run), "seconds": time.perf_counter() - started}
+    timings["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(timings)
+
+
+def _in_child(target, *args):
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    child = context.Process(
-        target=_sync_in_child, args=(queue, base_url, token, warehouse_url, run_id, now.isoformat(), full_refresh)
-    )
+    child = context.Process(target=target, args=(queue, *args))
     child.start()
     outcome = queue.get()
     child.join()
     if child.exitcode:
-        raise SystemExit(f"sync child exited with {child.exitcode}")
+        raise SystemExit(f"benchmark child exited with {child.exitcode}")
     return outcome
+
+
+def run_sync(base_url: str, token: str, warehouse_url: str, run_id: str, now: datetime, full_refresh: bool = False) -> dict:
+    return _in_child(_sync_in_child, base_url, token, warehouse_url, run_id, now.isoformat(), full_refresh)
 
 
 def minimum_requests(streams: dict) -> int:
@@ -138,6 +164,15 @@ def bench_extraction(payments: int, workdir: Path, port: int) -> None:
         for name, stats in result["streams"].items():
             print(f"    {name:<24} {stats['records']:>9,} records {stats['requests']:>6} requests")
 
+        model = _in_child(_model_in_child, warehouse_url, now.isoformat())
+        payments_in = result["streams"]["payments"]["records"]
+        rows = [
+            (f"{name}: s (payments/s)", f"{model[name]['seconds']:.1f} ({payments_in / model[name]['seconds']:,.0f})", "")
+            for name in ("transform", "validate", "build_insights", "load")
+        ]
+        rows.append(("peak RSS of the model process (MB)", f"{model['peak_rss_mb']:.0f}", "goal ≤ 500"))
+        _print(f"commerce model: transform → validate → insights → load, {payments_in:,} payments", rows)
+
         summary = sandbox.advance(days=1, change_fraction=0.01)
         incremental = run_sync(sandbox.base_url, token, warehouse_url, "bench-incremental", now + timedelta(days=1))
         inc = incremental["result"]
@@ -164,14 +199,13 @@ def bench_throttled(payments: int, workdir: Path, port: int, limit: int) -> None
         organisation = sandbox.organisations()[0]
         grant = connect(sandbox.base_url, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, organisation["email"])
         outcome = run_sync(sandbox.base_url, grant["access_token"], f"duckdb:///{workdir / 'throttled.duckdb'}", "bench-throttled", now)
-        stats = sandbox.admin("GET", "stats")
     requests_made = outcome["result"]["api_requests"]
     achieved = requests_made / (outcome["elapsed"] / 60)
     _print(
         f"throttled: sandbox at {limit} requests/min",
         [
             ("API requests", requests_made, ""),
-            ("429 responses received", stats.get("rate_limited", "?"), "goal 0"),
+            ("429 responses received", outcome["rate_limited"], "goal 0"),
             ("client retries", outcome["retries"], ""),
             ("pre-emptive waits (count / seconds)", f"{outcome['rate_limit_waits']} / {outcome['rate_limit_wait_seconds']}", ""),
             ("achieved requests/min", f"{achieved:.0f}", ""),
@@ -238,6 +272,59 @@ def bench_parse(merchants: int, workdir: Path) -> None:
     )
 
 
+def bench_insights(merchants: int) -> None:
+    """Monthly insights for many merchants at once, from synthetic commerce rows."""
+    import random
+    from decimal import Decimal
+
+    import pandas as pd
+
+    from gocardless_commerce.commerce import schema, subscriptions_insight, transactions_insight
+
+    rng = random.Random(5)
+    now = datetime(2026, 11, 15, tzinfo=UTC)
+    tx_rows, sub_rows = [], []
+    for m in range(merchants):
+        for n in range(120):
+            day = datetime(2025, 12, 1) + timedelta(days=rng.randrange(350))
+            tx_rows.append({
+                "id": f"t{m}-{n}", "user_id": f"u{m}", "data_connection_id": f"dc{m}", "provider_name": "gocardless",
+                "type": rng.choice(["PAYMENT", "PAYMENT", "PAYMENT", "PAYOUT", "PAYMENT_REFUND"]),
+                "status": rng.choice(["SUCCESS", "SUCCESS", "DENIED", "PENDING"]), "description": None,
+                "amount": Decimal(rng.randrange(100, 50_000)) / 100, "currency": rng.choice(["GBP", "EUR"]),
+                "fee_amount": None, "source_id": f"PM{m}-{n}", "source_type": "payment:paid_out",
+                "source_created_at": day, "value_date": day.date(), "initial_transaction_id": None, "scheme": None,
+                "mandate_id": None, "subscription_id": None, "customer_id": None, "payout_id": None,
+                "gateway_state": None, "settled_on": None, "updated_at": day,
+            })
+        for n in range(10):
+            start = datetime(2025, 6, 1) + timedelta(days=rng.randrange(500))
+            unit = rng.choice(["week", "month", "year"])
+            sub_rows.append({
+                "id": f"s{m}-{n}", "user_id": f"u{m}", "data_connection_id": f"dc{m}", "provider_name": "gocardless",
+                "source_id": f"SB{m}-{n}", "source_created_at": start, "amount": Decimal(rng.randrange(500, 9_000)) / 100,
+                "currency": "GBP", "status": "ACTIVE", "plan_name": "plan", "frequency_unit": unit,
+                "frequency_interval": 1, "source_status": "active", "start_date": start.date(), "ended_at": pd.NaT,
+                "mandate_id": None, "customer_id": f"CU{m}-{n % 7}", "mrr": Decimal("10.00"), "updated_at": start,
+            })
+    transactions = schema.frame(pd.DataFrame(tx_rows).to_dict("list"), schema.TRANSACTIONS)
+    subscriptions = schema.frame(pd.DataFrame(sub_rows).to_dict("list"), schema.SUBSCRIPTIONS)
+    events = pd.DataFrame({c: pd.Series(dtype=object) for c in ("user_id", "data_connection_id", "id", "created_at", "payload", "resource_type", "action")})
+    started = time.perf_counter()
+    tx_insight = transactions_insight(transactions, now=now, history_months=12)
+    tx_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    sub_insight = subscriptions_insight(subscriptions, events, now=now, history_months=12)
+    sub_seconds = time.perf_counter() - started
+    _print(
+        f"insights: {merchants:,} merchants × 12 months",
+        [
+            ("transactions_insight rows / s", f"{len(tx_insight):,} / {tx_seconds:.1f}", ""),
+            ("subscriptions_insight rows / s", f"{len(sub_insight):,} / {sub_seconds:.1f}", ""),
+        ],
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--payments", type=int, default=100_000)
@@ -246,7 +333,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parse-merchants", type=int, default=1000)
     parser.add_argument("--port", type=int, default=4020)
     parser.add_argument(
-        "--scenarios", default="parse,extraction,throttled", help="comma-separated: parse, extraction, throttled"
+        "--scenarios", default="parse,extraction,throttled,insights",
+        help="comma-separated: parse, extraction (with the commerce model), throttled, insights",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -257,6 +345,8 @@ def main(argv: list[str] | None = None) -> None:
             bench_parse(args.parse_merchants, workdir)
         if "extraction" in scenarios:
             bench_extraction(args.payments, workdir, args.port)
+        if "insights" in scenarios:
+            bench_insights(args.parse_merchants)
         if "throttled" in scenarios:
             bench_throttled(args.throttled_payments, workdir, args.port + 1, args.rate_limit)
 
