@@ -57,10 +57,10 @@ CREATE TABLE IF NOT EXISTS reconciliation.gateway_events (
 CREATE INDEX IF NOT EXISTS gateway_events_by_job
     ON reconciliation.gateway_events (job_number, data_connection_id);
 
--- What each matched event changed: one row per changed field (gateway_state, settled_on,
--- status, external_refund), with its value before and after. superseded_by names a later
--- event that had already set the field when an older period was (re)run: the row records the
--- action, the current value was left alone.
+-- The actions applied for matched events: one row per field an event set (gateway_state,
+-- settled_on, status, external_refund), with its value before and after (equal when it
+-- already had it). superseded_by names a later period's event that had already changed the
+-- field when an older period was (re)run: the current value was left alone.
 CREATE TABLE IF NOT EXISTS reconciliation.log (
     data_connection_id VARCHAR NOT NULL,
     event_id VARCHAR NOT NULL,

@@ -7,10 +7,10 @@ payment in one day end in the right state.
 
 Reruns must change nothing, including when later periods already ran:
 
-* a change keeps the ``before`` value the previous run of this period logged, so the log of a
-  rerun is the log of the first run;
-* a field that an event of a *later* period already set is left alone (the log row names the
-  later event in ``superseded_by``), so catching up an old day never undoes a newer state.
+* every change an event asks for is logged, also when the field already had the value, and a
+  rerun keeps the ``before`` (and ``superseded_by``) the first run logged;
+* a field that an event of a *later* period changed is left alone (the log row names that
+  event in ``superseded_by``), so catching up an old day never undoes a newer state.
 """
 
 from __future__ import annotations
@@ -134,9 +134,11 @@ class Outcome:
             ("Payment", "TransactionSettled"): "settled", ("Refund", "TransactionSettled"): "refunds_settled",
             ("Payment", "TransactionRejected"): "rejected", ("Payment", "TransactionReversed"): "reversed",
         }
+        counted = set()  # a refund paid and settled the same day counts once
         for event in self.gateway_events:
             name = bucket.get((event["object"], event["gateway_event"]))
-            if name and event["amount"] is not None:
+            if name and event["amount"] is not None and (name, event["related_gocardless_id"]) not in counted:
+                counted.add((name, event["related_gocardless_id"]))
                 amounts[name][event["currency"]] += event["amount"]
         return {
             "events_total": len(self.gateway_events),
@@ -148,7 +150,9 @@ class Outcome:
                 for name, totals in amounts.items()
             },
             "external_refunds": len(self.external_refunds),
-            "payment_methods_changed": sum(1 for entry in self.log if entry.change == STATUS and not entry.superseded_by),
+            "payment_methods_changed": sum(
+                1 for e in self.log if e.change == STATUS and e.before != e.after and not e.superseded_by
+            ),
         }
 
 
@@ -298,9 +302,9 @@ class _Run:
         return f"{outcome}, settled_on {settled_on.isoformat()}"
 
     def _set_gateway_state(self, event: dict, rule: mapping.Rule, transaction: Transaction, state: GatewayState) -> str:
-        applied = self._change(event, rule, _target(transaction), GATEWAY_STATE, transaction.gateway_state, state.value,
-                               lambda: setattr(transaction, "gateway_state", state.value))
-        return f"gateway_state {state.value}" if applied else f"gateway_state {state.value} superseded by a later event"
+        superseded_by = self._change(event, rule, _target(transaction), GATEWAY_STATE, transaction.gateway_state, state.value,
+                                     lambda: setattr(transaction, "gateway_state", state.value))
+        return f"gateway_state {state.value}" + _superseded(superseded_by)
 
     def _track_submission(self, event: dict, rule: mapping.Rule, transaction: Transaction, state: GatewayState) -> str:
         """Before it settles, a payment's gateway state follows its submission (no gateway event)."""
@@ -317,9 +321,9 @@ class _Run:
         def apply() -> None:
             method.status, method.reason, method.updated_at = status, f"{rule.gateway_event} ({cause})", at
 
-        applied = self._change(event, rule, ("PaymentMethod", method.id, method.source_id), STATUS, before, status, apply)
+        superseded_by = self._change(event, rule, ("PaymentMethod", method.id, method.source_id), STATUS, before, status, apply)
         self.created_payment_methods.discard(method.source_id)
-        return f"payment method {status}" if applied else f"payment method {status} superseded by a later event"
+        return f"payment method {status}" + _superseded(superseded_by)
 
     def _external_refund(self, event: dict, rule: mapping.Rule, transaction: Transaction, at: datetime) -> str:
         if not self.options.reversal_refunds:
@@ -347,28 +351,29 @@ class _Run:
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def _change(self, event: dict, rule: mapping.Rule, target: tuple[str, str, str], change: str,
-                current: str | None, new: str | None, apply) -> bool:
-        """Apply one field change unless a later period set the field; log it if it changes.
+                current: str | None, new: str | None, apply) -> str | None:
+        """Apply one field change unless a later period's event set the field; log it either way.
 
-        ``target`` is (object type, object id, GoCardless id). Returns whether it was applied.
+        ``target`` is (object type, object id, GoCardless id). Every evaluated change is logged
+        (``before`` = ``after`` when the field already had the value), so a rerun finds the first
+        run's row and keeps its ``before`` and ``superseded_by``. Returns ``superseded_by``.
         """
         object_type, object_id, source_id = target
         at = parse_time(event["created_at"])
-        previous = self.state.previous_log.get((event["id"], object_id, change))
-        before = previous.before if previous else current
         later = self.state.later_changes.get((object_id, change))
         superseded = later is not None and later > (at, event["id"])
         if not superseded:
             apply()
-        if before == new:
-            return not superseded
-        # a rerun keeps what the first run logged: the change was applied back then
-        superseded_by = later[1] if superseded and (previous is None or previous.superseded_by) else None
+        previous = self.state.previous_log.get((event["id"], object_id, change))
+        if previous is not None:
+            before, superseded_by = previous.before, previous.superseded_by
+        else:
+            before, superseded_by = current, later[1] if superseded else None
         self.log.append(LogEntry(
             event["id"], object_id, change, rule.gateway_event, object_type, source_id, before, new, at,
             superseded_by=superseded_by,
         ))
-        return not superseded
+        return superseded_by
 
     def outcome(self) -> Outcome:
         changed_transactions = [
@@ -377,6 +382,10 @@ class _Run:
         ]
         changed_methods = [m for k, m in self.payment_methods.items() if self.state.payment_methods.get(k) != m]
         return Outcome(self.gateway_events, self.log, self.external_refunds, changed_transactions, changed_methods)
+
+
+def _superseded(by: str | None) -> str:
+    return f" (superseded by the later event {by})" if by else ""
 
 
 def _target(transaction: Transaction) -> tuple[str, str, str]:

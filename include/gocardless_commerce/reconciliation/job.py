@@ -94,7 +94,7 @@ def start_job(engine: Engine, period: Period, merchants: list, *, run_id: str | 
     with transaction(engine) as conn:
         attempts = conn.execute(
             sa.text("SELECT attempts FROM reconciliation.jobs WHERE job_number = :job"), {"job": period.job_number}
-        ).scalar()
+        ).scalar_one_or_none()
         store.write_rows(conn, store.JOBS, [{
             "job_number": period.job_number, "period_start": period.start, "period_end": period.end, "status": PROCESSING,
             "run_id": run_id, "attempts": (attempts or 0) + 1, "started_at": now, "merchants_total": len(targets),
@@ -125,7 +125,7 @@ def _attempt(engine: Engine, target: MerchantTarget) -> tuple[int, datetime]:
         attempts = conn.execute(
             sa.text("SELECT attempts FROM reconciliation.merchant_summaries WHERE job_number = :job AND data_connection_id = :dc"),
             {"job": target.job_number, "dc": target.data_connection_id},
-        ).scalar()
+        ).scalar_one_or_none()
         attempt = (attempts or 0) + 1
         conn.execute(
             sa.text("DELETE FROM reconciliation.merchant_summaries WHERE job_number = :job AND data_connection_id = :dc"),
@@ -253,7 +253,7 @@ def summary_lines(engine: Engine, period: Period | str) -> list[str]:
             sa.text("SELECT status, error, events_total, events_unmatched, merchants_total, merchants_error "
                     "FROM reconciliation.jobs WHERE job_number = :job"),
             {"job": period.job_number},
-        ).mappings().first()
+        ).mappings().one_or_none()
     if job is None:
         return []
     lines = [

@@ -169,7 +169,7 @@ def read_state(conn: Connection, merchant: Merchant, transaction_ids: Sequence[s
         conn,
         "SELECT l.related_object_id, l.change, l.event_time, l.event_id FROM reconciliation.log l "
         "JOIN {stage} s ON l.related_object_id = s.k WHERE l.data_connection_id = :dc AND l.job_number > :job "
-        "AND l.superseded_by IS NULL",
+        "AND l.superseded_by IS NULL AND l.before_value IS DISTINCT FROM l.after_value",
         [*transactions, *(m.id for m in payment_methods.values())], {**dc, "job": merchant.job_number},
     ):
         key = (object_id, change)
