@@ -328,7 +328,7 @@ def bench_insights(merchants: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--payments", type=int, default=100_000)
-    parser.add_argument("--throttled-payments", type=int, default=30_000)
+    parser.add_argument("--throttled-payments", type=int, default=80_000)
     parser.add_argument("--rate-limit", type=int, default=1000)
     parser.add_argument("--parse-merchants", type=int, default=1000)
     parser.add_argument("--port", type=int, default=4020)

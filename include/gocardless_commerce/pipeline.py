@@ -14,8 +14,7 @@ import logging
 import re
 import shutil
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +25,7 @@ from gocardless_commerce import commerce, settings
 from gocardless_commerce.commerce import schema
 from gocardless_commerce.raw import RESOURCES
 from gocardless_commerce.warehouse.engine import transaction
-from gocardless_commerce.warehouse.loader import Column, UpsertTarget, delete_missing, upsert
+from gocardless_commerce.warehouse.loader import Column, UpsertTarget, delete_missing, frame_rows, upsert
 
 log = logging.getLogger(__name__)
 
@@ -197,25 +196,6 @@ QUARANTINE_TARGET = UpsertTarget(
     ),
     change_check=None,
 )
-
-
-def _text(value) -> str | None:
-    """One staged value as the text the loader casts back (exact: no float ever)."""
-    if value is None or value is pd.NaT or (not isinstance(value, (list, dict, str)) and pd.isna(value)):
-        return None
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
-
-
-def frame_rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
-    return [tuple(_text(v) for v in row) for row in frame[columns].itertuples(index=False, name=None)]
 
 
 def _row_keys(frame: pd.DataFrame, key_expression: str) -> list[str]:

@@ -144,10 +144,12 @@ def land(conn: Connection, resource: RawResource, records: Sequence[dict], ctx: 
     return upsert(conn, resource.target, _rows(resource, records, ctx, None))
 
 
-def land_payout_items(conn: Connection, payout_id: str, items: Sequence[dict], ctx: LandingContext) -> int:
-    """Land all items of one payout, keyed by :func:`payout_item_ids`."""
+def land_payout_items(conn: Connection, payouts: Sequence[tuple[str, Sequence[dict]]], ctx: LandingContext) -> int:
+    """Land the items of several payouts with one upsert, keyed by :func:`payout_item_ids`."""
     resource = RESOURCES["payout_items"]
-    rows = _rows(resource, items, ctx, {"payout_id": payout_id}, payout_item_ids(payout_id, items))
+    rows = []
+    for payout_id, items in payouts:
+        rows += _rows(resource, items, ctx, {"payout_id": payout_id}, payout_item_ids(payout_id, items))
     return upsert(conn, resource.target, rows)
 
 

@@ -14,9 +14,11 @@ Two modes, chosen from the stored state:
   record — and list each resource created since its own cursor. The cost follows what changed,
   not the size of the history.
 
-Each stream lands in one transaction; cursors are written only after every stream has
-committed, so a failed or killed run resumes from the old cursors and the upserts make the
-replay harmless (nothing lost, nothing duplicated).
+Records land in chunks, each in its own transaction (memory stays bounded); cursors are
+written only after every chunk of every stream has committed, so a failed or killed run
+resumes from the old cursors and the upserts make the replay harmless (nothing lost, nothing
+duplicated). The commerce tables are built from ``raw`` only after the whole extraction task
+succeeded, so readers of ``commerce`` never see a partial extraction.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ class SyncRequest:
     full_refresh: bool = False
     history_months: int = 12
     event_overlap: timedelta = timedelta(minutes=30)
-    chunk_size: int = 5_000
+    chunk_size: int = 10_000
 
 
 def read_state(engine: Engine, data_connection_id: str) -> dict[str, datetime | None]:
@@ -208,26 +210,35 @@ class _Sync:
         before = self.client.request_count
         seen: set[str] = set()
         buffer: list[dict] = []
-        with transaction(self.engine) as conn:
-            for page in self.client.iter_pages(resource, {"limit": PAGE_LIMIT, **params}):
-                stats.pages += 1
-                records = page.linked.get(linked, []) if linked else page.records
-                buffer.extend(records)
-                seen.update(r["id"] for r in records)
-                if linked is None:
-                    self._advance_cursor(resource, records)
-                if on_records:
-                    on_records(records)
-                if len(buffer) >= self.request.chunk_size:
-                    stats.changed += raw.land(conn, target, buffer, self.ctx)
-                    stats.records += len(buffer)
-                    buffer = []
-                if stats.pages % 50 == 0:
-                    log.info("%s: %d pages, %d records so far", target.name, stats.pages, stats.records + len(buffer))
-            stats.changed += raw.land(conn, target, buffer, self.ctx)
-            stats.records += len(buffer)
+        for page in self.client.iter_pages(resource, {"limit": PAGE_LIMIT, **params}):
+            stats.pages += 1
+            records = page.linked.get(linked, []) if linked else page.records
+            buffer.extend(records)
+            seen.update(r["id"] for r in records)
+            if linked is None:
+                self._advance_cursor(resource, records)
+            if on_records:
+                on_records(records)
+            if len(buffer) >= self.request.chunk_size:
+                self._land_chunk(target, stats, buffer)
+                buffer = []
+            if stats.pages % 50 == 0:
+                log.info("%s: %d pages, %d records so far", target.name, stats.pages, stats.records + len(buffer))
+        self._land_chunk(target, stats, buffer)
         stats.requests += self.client.request_count - before
         return seen
+
+    def _land_chunk(self, target: raw.RawResource, stats: StreamStats, records: list[dict]) -> None:
+        """One chunk, one transaction: memory stays bounded however long the stream.
+
+        A run that dies between chunks leaves some rows landed and the cursors unmoved; the
+        rerun lists the same records again and the upserts make that harmless.
+        """
+        if not records:
+            return
+        with transaction(self.engine) as conn:
+            stats.changed += raw.land(conn, target, records, self.ctx)
+        stats.records += len(records)
 
     def _note_payouts(self, records: list[dict]) -> None:
         for payout in records:
@@ -238,21 +249,31 @@ class _Sync:
         stats = self._stats("payout_items")
         oldest = months_before(self.request.now, PAYOUT_ITEMS_MONTHS).date()
         before = self.client.request_count
-        with transaction(self.engine) as conn:
-            for payout_id, created_at in sorted(self.touched_payouts.items()):
-                if parse_iso(created_at).date() < oldest:
-                    continue  # GoCardless would answer 410 Gone
-                items: list[dict] = []
-                try:
-                    for page in self.client.iter_pages("payout_items", {"payout": payout_id, "limit": PAGE_LIMIT}):
-                        stats.pages += 1
-                        items.extend(page.records)
-                except GoneError:
-                    log.info("Payout %s is older than GoCardless keeps payout items for (410); skipped", payout_id)
-                    continue
-                stats.changed += raw.land_payout_items(conn, payout_id, items, self.ctx)
-                stats.records += len(items)
+        pending: list[tuple[str, list[dict]]] = []
+        for payout_id, created_at in sorted(self.touched_payouts.items()):
+            if parse_iso(created_at).date() < oldest:
+                continue  # GoCardless would answer 410 Gone
+            items: list[dict] = []
+            try:
+                for page in self.client.iter_pages("payout_items", {"payout": payout_id, "limit": PAGE_LIMIT}):
+                    stats.pages += 1
+                    items.extend(page.records)
+            except GoneError:
+                log.info("Payout %s is older than GoCardless keeps payout items for (410); skipped", payout_id)
+                continue
+            pending.append((payout_id, items))
+            if sum(len(i) for _, i in pending) >= self.request.chunk_size:
+                self._land_payout_item_chunk(stats, pending)
+                pending = []
+        self._land_payout_item_chunk(stats, pending)
         stats.requests += self.client.request_count - before
+
+    def _land_payout_item_chunk(self, stats: StreamStats, pending: list[tuple[str, list[dict]]]) -> None:
+        if not pending:
+            return
+        with transaction(self.engine) as conn:
+            stats.changed += raw.land_payout_items(conn, pending, self.ctx)
+        stats.records += sum(len(items) for _, items in pending)
 
     # -- modes ---------------------------------------------------------------------------------
     def backfill(self) -> None:

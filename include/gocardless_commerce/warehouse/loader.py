@@ -9,15 +9,47 @@ rerun is a no-op and the returned count is the number of rows that really change
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 _stage_numbers = itertools.count()
+
+
+def as_text(value: Any) -> str | None:
+    """One value as the text a stage carries and the upsert casts back to its column type.
+
+    Exact on purpose: Decimals are written out in full (no float ever touches an amount), dates
+    and timestamps in ISO form, JSON values sorted so reruns produce identical text.
+    """
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str)
+    if not isinstance(value, str) and pd.isna(value):
+        return None
+    return str(value)
+
+
+def frame_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple]:
+    """A DataFrame's ``columns`` as stage rows (see :func:`as_text`)."""
+    return [tuple(as_text(v) for v in row) for row in frame[list(columns)].itertuples(index=False, name=None)]
 
 
 @dataclass(frozen=True)
