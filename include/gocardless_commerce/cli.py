@@ -113,7 +113,7 @@ def cmd_merchants_delete(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gocardless_commerce.registry import DATA_TYPES
+    from gocardless_commerce.data_types import DATA_TYPES
 
     parser = argparse.ArgumentParser(prog="gocardless-commerce", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="area", required=True)

@@ -21,17 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gocardless_commerce import settings
+from gocardless_commerce.data_types import DATA_TYPES
 from gocardless_commerce.warehouse.engine import transaction
 
 log = logging.getLogger(__name__)
 
 PROVIDER_NAME = "gocardless"
-DATA_TYPES = (
-    "COMMERCE_TRANSACTION",
-    "COMMERCE_SUBSCRIPTION",
-    "COMMERCE_TRANSACTION_INSIGHT",
-    "COMMERCE_SUBSCRIPTION_INSIGHT",
-)
 STATUSES = ("AUTH_REQUIRED", "CONNECTING", "CONNECTED", "AUTH_ERROR", "DISCONNECTED")
 #: Statuses that get a sync DAG. AUTH_ERROR keeps its DAG so the failed run stays visible.
 SYNCED_STATUSES = ("CONNECTED", "AUTH_ERROR")
