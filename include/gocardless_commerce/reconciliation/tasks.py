@@ -49,10 +49,11 @@ def run_reconcile_merchant(target: dict[str, Any], context: dict[str, Any]) -> d
     A rejected token fails at once (retrying will not bring it back); anything else is raised
     as is, so Airflow retries the part with backoff while the other merchants carry on.
     """
+    from airflow.sdk import get_current_context
     from airflow.sdk.exceptions import AirflowFailException
 
     merchant = MerchantTarget(**target)
-    context["merchant_label"] = merchant.label  # the mapped task's label in the UI
+    get_current_context()["merchant_label"] = merchant.label  # the mapped task's label (map_index_template)
     engine = get_engine()
     try:
         with GoCardlessHook(merchant_conn_id=merchant.airflow_conn_id).get_client() as client:
