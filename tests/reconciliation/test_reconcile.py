@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from gocardless_commerce.commerce.ids import commerce_id
@@ -271,6 +272,35 @@ def test_reversal_refunds_can_be_switched_off(world):
     assert rows(engine, "SELECT id FROM reconciliation.external_refunds WHERE job_number = :j", j=D2.job_number) == []
     scenario.reconcile(server, engine, D2)
     assert len(rows(engine, "SELECT id FROM reconciliation.external_refunds WHERE job_number = :j", j=D2.job_number)) == 1
+
+
+def test_a_failing_api_marks_the_merchant_error_and_a_retry_completes_it(world):
+    server, engine, ids, _ = world
+    from gocardless_commerce.client import GoCardlessClient
+    from gocardless_commerce.client.errors import InternalError
+
+    before = _dump(engine)
+    (target,) = job.start_job(engine, D3, [scenario.connection()])
+    requests.put(f"{server.base_url}/sandbox/faults", json={"error_rate": 1.0}, timeout=10).raise_for_status()
+    try:
+        with GoCardlessClient(server.merchants[0].access_token, base_url=server.base_url, max_retries=0) as client:
+            with pytest.raises(InternalError) as failure:
+                job.reconcile_merchant(engine, client, target)
+        job.mark_merchant_error(engine, target, failure.value)
+    finally:
+        requests.put(f"{server.base_url}/sandbox/faults", json={"error_rate": 0.0}, timeout=10).raise_for_status()
+    report = job.finish_job(engine, D3)
+    assert report.status == "Error" and report.error.startswith(f"Merchant {scenario.USER} ({DC}): InternalError")
+    (part,) = job.merchant_summaries(engine, D3)
+    assert (part["status"], part["attempts"]) == ("Error", 1)
+    assert _dump(engine)["reconciliation.gateway_events"] == before["reconciliation.gateway_events"]  # the last result stays
+
+    with GoCardlessClient(server.merchants[0].access_token, base_url=server.base_url) as client:  # Airflow's retry
+        job.reconcile_merchant(engine, client, target)
+    assert job.finish_job(engine, D3).status == "Completed"
+    (part,) = job.merchant_summaries(engine, D3)
+    assert (part["status"], part["error"], part["attempts"]) == ("Completed", None, 2)
+    assert _dump(engine) == before
 
 
 def test_deleting_the_data_connection_deletes_its_reconciliation_rows(world, registry_snapshot):
