@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,7 @@ from gocardless_commerce.reconciliation.apply import (
     Transaction,
     WarehouseState,
 )
-from gocardless_commerce.warehouse.loader import Column, UpsertTarget, staged, upsert
+from gocardless_commerce.warehouse.loader import Column, UpsertTarget, as_text, staged, upsert
 
 PERIOD_TABLES = ("reconciliation.gateway_events", "reconciliation.log", "reconciliation.external_refunds")
 
@@ -74,23 +74,6 @@ JOBS = _target("reconciliation.jobs", ("job_number",), {
     "reversal_refunds": "BOOLEAN",
 })
 LOG_COLUMNS = {"before_value": "before", "after_value": "after"}  # table column → LogEntry field
-
-
-def as_text(value: Any) -> str | None:
-    """One value as the text the loader casts back (exact: no float ever touches an amount)."""
-    if value is None:
-        return None
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
 
 
 def write_rows(conn: Connection, target: UpsertTarget, rows: Iterable[dict[str, Any]]) -> int:
