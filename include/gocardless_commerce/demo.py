@@ -4,8 +4,9 @@ Starts the GoCardless sandbox as its own process, prepares an Airflow home under
 (SQLite metadata database, a Fernet key kept in a 0600 file so connections are encrypted),
 connects demo merchants through the sandbox's OAuth flow (tokens go straight into Airflow
 connections), then either runs every merchant's sync DAG through ``airflow dags test`` —
-a backfill, then, after moving the sandbox clock a day, an incremental run — and prints what
-landed, or (``--standalone``) starts ``airflow standalone`` for clicking through the UI.
+a backfill, then, after moving the sandbox clock a day, an incremental run — and the daily
+gateway reconciliation of that day, and prints what landed and the reconciliation summary, or
+(``--standalone``) starts ``airflow standalone`` for clicking through the UI.
 """
 
 from __future__ import annotations
@@ -136,6 +137,15 @@ def print_report() -> None:
     print(f"Great Expectations Data Docs: {settings.data_dir() / 'gx_data_docs'}")
 
 
+def print_reconciliation(period: str) -> None:
+    from gocardless_commerce.reconciliation.job import summary_lines
+    from gocardless_commerce.warehouse.engine import get_engine
+
+    print()
+    for line in summary_lines(get_engine(), period) or [f"No reconciliation job for {period}"]:
+        print(line)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--standalone", action="store_true", help="start airflow standalone instead of running the DAGs")
@@ -180,7 +190,10 @@ def main(argv: list[str] | None = None) -> None:
         tomorrow = today + timedelta(days=1)
         for user_id in user_ids:
             run_dag(f"gocardless_sync__{user_id}", tomorrow, log_dir, env)
+        # The daily gateway reconciliation of the day the sandbox clock just moved through.
+        run_dag("gateway_reconciliation", tomorrow, log_dir, env)
     print_report()
+    print_reconciliation(today.date().isoformat())
 
 
 if __name__ == "__main__":
