@@ -337,6 +337,7 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated: parse, extraction (with the commerce model), throttled, insights",
     )
     args = parser.parse_args(argv)
+    os.environ.setdefault("AIRFLOW_HOME", str(settings.PROJECT_ROOT / ".airflow"))  # not ~/airflow
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     scenarios = set(args.scenarios.split(","))
     with tempfile.TemporaryDirectory(prefix="gc-bench-") as tmp:

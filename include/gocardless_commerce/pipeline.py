@@ -76,20 +76,32 @@ class ModelRun:
 
 # -- reading raw -------------------------------------------------------------------------------------
 def read_raw_frames(engine: Engine, data_connection_id: str) -> commerce.RawFrames:
-    """The data connection's live raw records (removed ones excluded), payloads as JSON text."""
+    """The data connection's live raw records (removed ones excluded), payloads as JSON text.
+
+    Events are by far the largest stream and the model only needs what they link to, when
+    and which action: their payload is read as ``{resource_type, action, links}`` (a few
+    hundred bytes instead of a kilobyte), which keeps the transform's memory proportionate.
+    """
     frames = {}
     with transaction(engine) as conn:
         for name in RAW_FOR_MODEL:
             resource = RESOURCES[name]
             extra = "".join(f", {c}" for c in resource.extra_columns)
-            frames[name] = pd.read_sql_query(
+            payload = "CAST(payload -> 'links' AS VARCHAR) AS links" if name == "events" else "CAST(payload AS VARCHAR) AS payload"
+            frame = pd.read_sql_query(
                 sa.text(
-                    f"SELECT user_id, data_connection_id, id, created_at, CAST(payload AS VARCHAR) AS payload{extra} "
+                    f"SELECT user_id, data_connection_id, id, created_at, {payload}{extra} "
                     f"FROM {resource.table} WHERE data_connection_id = :dc AND removed_at IS NULL ORDER BY id"
                 ),
                 conn,
                 params={"dc": data_connection_id},
             )
+            if name == "events":
+                frame["payload"] = [
+                    f'{{"resource_type":{json.dumps(rt)},"action":{json.dumps(action)},"links":{links or "{}"}}}'
+                    for rt, action, links in zip(frame["resource_type"], frame["action"], frame.pop("links"), strict=True)
+                ]
+            frames[name] = frame
     return commerce.RawFrames(**frames)
 
 

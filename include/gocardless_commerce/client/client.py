@@ -84,7 +84,7 @@ class GoCardlessClient:
         max_retries: int = 5,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
-        rate_limit_reserve: int = 2,
+        rate_limit_reserve: int = 5,
         session: requests.Session | None = None,
         user_agent: str | None = None,
         pool_size: int = 10,

@@ -9,6 +9,7 @@ included, goes through the same counters and the same pre-emptive rate-limit wai
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -99,6 +100,9 @@ class Transport:
         self.rate_limit_waits = RateLimitWaits()
         self.last_rate_limit: RateLimit | None = None
         self._resume_at: float | None = None  # monotonic time the budget comes back
+        # A few threads may share one transport (payout items are fetched concurrently):
+        # counters and the rate-limit state change under this lock; requests run outside it.
+        self._lock = threading.Lock()
 
     # -- rate limit -------------------------------------------------------------------------
 
@@ -112,22 +116,26 @@ class Transport:
         if state.remaining is not None and state.remaining <= self.rate_limit_reserve:
             wait = seconds_until_reset(response.headers)
             if wait:
-                self._resume_at = time.monotonic() + wait
+                with self._lock:
+                    self._resume_at = time.monotonic() + wait
 
     def wait_for_budget(self) -> None:
         """Sleep until the window resets if the last response left too little budget."""
-        if self._resume_at is None:
-            return
-        wait = self._resume_at - time.monotonic()
-        self._resume_at = None
+        with self._lock:
+            if self._resume_at is None:
+                return
+            wait = self._resume_at - time.monotonic()
+            if wait <= 0:
+                self._resume_at = None
         if wait > 0:
             log.info("GoCardless rate limit nearly spent; waiting %.2fs for the reset", wait)
             self.record_wait(wait)
             self._sleep(wait)
 
     def record_wait(self, seconds: float) -> None:
-        self.rate_limit_waits.count += 1
-        self.rate_limit_waits.seconds += seconds
+        with self._lock:
+            self.rate_limit_waits.count += 1
+            self.rate_limit_waits.seconds += seconds
 
     # -- one exchange -----------------------------------------------------------------------
 
@@ -142,8 +150,9 @@ class Transport:
     ) -> dict[str, Any]:
         """Perform one attempt; return the decoded body (``{}`` for 204) or raise."""
         self.wait_for_budget()
-        self.request_count += 1
-        self.requests_by_resource[resource_of(path)] += 1
+        with self._lock:
+            self.request_count += 1
+            self.requests_by_resource[resource_of(path)] += 1
         data = msgspec.json.encode(body) if body is not None else None
         try:
             response = self.session.request(
@@ -182,7 +191,8 @@ class Transport:
         if not isinstance(envelope, dict):
             raise MalformedResponseError(status, response.content, content_type)
         if status == 429:
-            self.rate_limited_count += 1
+            with self._lock:
+                self.rate_limited_count += 1
         raise error_from_envelope(status, envelope, retry_after=seconds_until_reset(response.headers))
 
     def close(self) -> None:
