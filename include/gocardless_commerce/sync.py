@@ -205,9 +205,12 @@ class _Sync:
         *,
         linked: str | None = None,
         on_records: Callable[[list[dict]], None] | None = None,
+        track_ids: bool = False,
     ) -> set[str]:
         """List ``resource`` with ``params`` and land it (or, with ``linked``, land the records
-        that event pages carry under ``linked[linked]``). Returns the ids landed."""
+        that event pages carry under ``linked[linked]``). With ``track_ids``, returns the ids
+        landed (a full refresh needs them to spot vanished records; otherwise they'd only cost
+        memory)."""
         target = raw.RESOURCES[linked or resource]
         stats = self._stats(linked or resource)
         before = self.client.request_count
@@ -217,7 +220,8 @@ class _Sync:
             stats.pages += 1
             records = page.linked.get(linked, []) if linked else page.records
             buffer.extend(records)
-            seen.update(r["id"] for r in records)
+            if track_ids:
+                seen.update(r["id"] for r in records)
             if linked is None:
                 self._advance_cursor(resource, records)
             if on_records:
@@ -304,10 +308,11 @@ class _Sync:
             windowed = resource not in DIMENSION_RESOURCES
             params = {"created_at[gte]": since} if windowed else {}
             on_records = self._note_payouts if resource == "payouts" else None
-            seen = self.land_stream(resource, params, on_records=on_records)
+            mark_removed = request.full_refresh and resource != EVENTS
+            seen = self.land_stream(resource, params, on_records=on_records, track_ids=mark_removed)
             if windowed and resource not in self.cursors:
                 self.cursors[resource] = parse_iso(since)
-            if request.full_refresh and resource != EVENTS:
+            if mark_removed:
                 self._mark_removed(resource, seen, since if windowed else None)
             self._log_stream(resource)
         self.land_payout_items()
