@@ -122,7 +122,7 @@ class SyncRequest:
     full_refresh: bool = False
     history_months: int = 12
     event_overlap: timedelta = timedelta(minutes=30)
-    chunk_size: int = 10_000
+    chunk_size: int = 25000
 
 
 def read_state(engine: Engine, data_connection_id: str) -> dict[str, datetime | None]:
