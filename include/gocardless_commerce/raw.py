@@ -13,10 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from gocardless_commerce.warehouse.loader import Column, UpsertTarget, staged, upsert
+from gocardless_commerce.warehouse.loader import Column, UpsertTarget, change_missing, upsert
 
 _encode = msgspec.json.Encoder().encode
 
@@ -166,20 +165,13 @@ def mark_removed(
     Only rows the listing covered are considered: with ``created_since``, older rows are
     outside the listing's window and are left alone. Returns how many rows were flagged.
     """
-    window = "AND created_at >= CAST(:since AS TIMESTAMP)" if created_since else ""
-    params = {"removed_at": removed_at, "dc": data_connection_id, "since": created_since}
-    with staged(conn, ["id"], [(i,) for i in seen_ids]) as stage:
-        vanished = (
-            f"FROM {resource.table} WHERE data_connection_id = :dc AND removed_at IS NULL {window} "
-            f"AND id NOT IN (SELECT id FROM {stage})"
-        )
-        count = conn.execute(text(f"SELECT count(*) {vanished}"), params).scalar_one()
-        if count:
-            conn.execute(
-                text(
-                    f"UPDATE {resource.table} SET removed_at = CAST(:removed_at AS TIMESTAMP) "
-                    f"WHERE data_connection_id = :dc AND id IN (SELECT id {vanished})"
-                ),
-                params,
-            )
-        return count
+    window = " AND created_at >= CAST(:since AS TIMESTAMP)" if created_since else ""
+    return change_missing(
+        conn,
+        resource.table,
+        where=f"data_connection_id = :dc AND removed_at IS NULL{window}",
+        params={"removed_at": removed_at, "dc": data_connection_id, "since": created_since},
+        key="id",
+        keep=seen_ids,
+        set_clause="removed_at = CAST(:removed_at AS TIMESTAMP)",
+    )

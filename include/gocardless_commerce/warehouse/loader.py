@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -161,15 +161,29 @@ def upsert(conn: Connection, target: UpsertTarget, rows: Sequence[Sequence]) -> 
         return conn.exec_driver_sql(sql).rowcount
 
 
-def delete_missing(conn: Connection, table: str, scope: dict[str, str], key: str, keep: Sequence[str]) -> int:
-    """Delete the rows of ``scope`` (e.g. one data connection) whose ``key`` is not in ``keep``.
-
-    How a rebuild drops rows whose source vanished; returns how many rows went.
-    """
-    where = " AND ".join(f"{column} = :{column}" for column in scope)
+def change_missing(
+    conn: Connection,
+    table: str,
+    *,
+    where: str,
+    params: dict,
+    key: str,
+    keep: Iterable[str],
+    set_clause: str | None = None,
+) -> int:
+    """Delete — or, with ``set_clause``, update — the rows matching ``where`` whose ``key`` is
+    not in ``keep``: how a complete listing or rebuild deals with records whose source vanished.
+    Returns how many rows it changed."""
     with staged(conn, ["k"], [(k,) for k in keep]) as stage:
-        vanished = f"FROM {table} WHERE {where} AND CAST({key} AS VARCHAR) NOT IN (SELECT k FROM {stage})"
-        count = conn.execute(text(f"SELECT count(*) {vanished}"), scope).scalar_one()
+        missing = f"{where} AND CAST({key} AS VARCHAR) NOT IN (SELECT k FROM {stage})"
+        count = conn.execute(text(f"SELECT count(*) FROM {table} WHERE {missing}"), params).scalar_one()
         if count:
-            conn.execute(text(f"DELETE {vanished}"), scope)
+            action = f"UPDATE {table} SET {set_clause}" if set_clause else f"DELETE FROM {table}"
+            conn.execute(text(f"{action} WHERE {missing}"), params)
     return count
+
+
+def delete_missing(conn: Connection, table: str, scope: dict[str, str], key: str, keep: Sequence[str]) -> int:
+    """Delete the rows of ``scope`` (e.g. one data connection) whose ``key`` is not in ``keep``."""
+    where = " AND ".join(f"{column} = :{column}" for column in scope)
+    return change_missing(conn, table, where=where, params=scope, key=key, keep=keep)
