@@ -161,6 +161,37 @@ def upsert(conn: Connection, target: UpsertTarget, rows: Sequence[Sequence]) -> 
         return conn.exec_driver_sql(sql).rowcount
 
 
+class KeySet:
+    """Keys collected batch by batch in a temporary table: a ``keep`` set for :func:`change_missing`
+    larger than we want in memory (e.g. every row id of a million-payment rebuild)."""
+
+    def __init__(self, conn: Connection, name: str) -> None:
+        self.conn, self.name = conn, name
+
+    def add(self, keys: Iterable[str]) -> None:
+        with staged(self.conn, ["k"], [(k,) for k in keys]) as stage:
+            self.conn.exec_driver_sql(f"INSERT INTO {self.name} SELECT k FROM {stage}")
+
+
+@contextmanager
+def key_set(conn: Connection) -> Iterator[KeySet]:
+    name = f"keys_{next(_stage_numbers)}"
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} (k VARCHAR)")
+    try:
+        yield KeySet(conn, name)
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE {name}")
+
+
+@contextmanager
+def _keys_relation(conn: Connection, keep: Iterable[str] | KeySet) -> Iterator[str]:
+    if isinstance(keep, KeySet):
+        yield keep.name
+        return
+    with staged(conn, ["k"], [(k,) for k in keep]) as stage:
+        yield stage
+
+
 def change_missing(
     conn: Connection,
     table: str,
@@ -168,13 +199,13 @@ def change_missing(
     where: str,
     params: dict,
     key: str,
-    keep: Iterable[str],
+    keep: Iterable[str] | KeySet,
     set_clause: str | None = None,
 ) -> int:
     """Delete — or, with ``set_clause``, update — the rows matching ``where`` whose ``key`` is
     not in ``keep``: how a complete listing or rebuild deals with records whose source vanished.
     Returns how many rows it changed."""
-    with staged(conn, ["k"], [(k,) for k in keep]) as stage:
+    with _keys_relation(conn, keep) as stage:
         missing = f"{where} AND CAST({key} AS VARCHAR) NOT IN (SELECT k FROM {stage})"
         count = conn.execute(text(f"SELECT count(*) FROM {table} WHERE {missing}"), params).scalar_one()
         if count:
@@ -183,7 +214,7 @@ def change_missing(
     return count
 
 
-def delete_missing(conn: Connection, table: str, scope: dict[str, str], key: str, keep: Sequence[str]) -> int:
+def delete_missing(conn: Connection, table: str, scope: dict[str, str], key: str, keep: Sequence[str] | KeySet) -> int:
     """Delete the rows of ``scope`` (e.g. one data connection) whose ``key`` is not in ``keep``."""
     where = " AND ".join(f"{column} = :{column}" for column in scope)
     return change_missing(conn, table, where=where, params=scope, key=key, keep=keep)
