@@ -42,6 +42,26 @@ def test_before_cursor_pages_back(api):
     assert back["meta"]["cursors"]["after"] == first["payments"][-1]["id"]
 
 
+
+def test_cursors_within_a_created_at_window(api):
+    everything = api.walk("/events", limit=500)
+    since = everything[len(everything) // 2]["created_at"]
+    windowed = [e["id"] for e in everything if e["created_at"] >= since]
+    first = api.get("/events", limit=10, **{"created_at[gte]": since}).json()
+    second = api.get("/events", limit=10, after=first["meta"]["cursors"]["after"], **{"created_at[gte]": since}).json()
+    assert [e["id"] for e in first["events"] + second["events"]] == windowed[:20]
+    assert first["meta"]["cursors"]["before"] is None
+    assert second["meta"]["cursors"]["before"] == second["events"][0]["id"]
+    back = api.get("/events", limit=10, before=second["meta"]["cursors"]["before"], **{"created_at[gte]": since}).json()
+    assert [e["id"] for e in back["events"]] == windowed[:10]
+    # a window that ends before the cursor's page: nothing newer matches it
+    upto = second["events"][-1]["created_at"]
+    rest = api.get("/events", limit=10, after=second["events"][-1]["id"], **{"created_at[lte]": upto}).json()
+    assert rest["events"] and all(e["created_at"] <= upto for e in rest["events"])
+    assert rest["meta"]["cursors"]["before"] == (rest["events"][0]["id"] if any(
+        e["created_at"] <= upto for e in everything if (e["created_at"], e["id"]) > (rest["events"][0]["created_at"], rest["events"][0]["id"])
+    ) else None)
+
 def test_ties_on_created_at_are_ordered_by_id(sandbox, api, merchant):
     # Payouts of one day share created_at within a currency batch; force ties with a tiny page.
     records = api.walk("/payouts", limit=2)

@@ -411,7 +411,15 @@ class SandboxStore:
             return row[0], cursor
 
         def exists(direction: str, created_at: str, record_id: str) -> bool:
-            sql = f"SELECT 1 FROM {table} WHERE {where} AND {direction} LIMIT 1"
+            filters = where
+            if direction == newer:
+                # The scan must start at the row value: were a ``created_at`` filter (the
+                # listing's window) taken as the index range instead, SQLite would walk every
+                # row from the window's start to the cursor. ``+`` keeps a term off the index.
+                filters = " AND ".join(
+                    ["org = ?", "removed = 0", *(f"+{sql}" if sql.startswith("created_at ") else sql for sql, _ in conditions)]
+                )
+            sql = f"SELECT 1 FROM {table} WHERE {filters} AND {direction} LIMIT 1"
             return self.conn.execute(sql, (*params, created_at, record_id)).fetchone() is not None
 
         conn = self.conn
