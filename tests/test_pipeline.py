@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -116,6 +118,51 @@ def test_a_run_loads_every_commerce_table(model_sandbox, warehouse):
     assert summary["load"]["transactions"]["changed"] == summary["load"]["transactions"]["rows"]
 
 
+def _whole_raw_frames(engine) -> commerce.RawFrames:
+    """Every live raw record in memory at once: the reference the chunked reading must match."""
+    frames = {}
+    with transaction(engine) as conn:
+        for name in ("payments", "refunds", "payouts", "payout_items", "subscriptions", "mandates", "events"):
+            resource = raw.RESOURCES[name]
+            extra = "".join(f", {c}" for c in resource.extra_columns)
+            frames[name] = pd.read_sql_query(sa.text(
+                f"SELECT user_id, data_connection_id, id, created_at, CAST(payload AS VARCHAR) AS payload{extra} "
+                f"FROM {resource.table} WHERE removed_at IS NULL ORDER BY id"
+            ), conn)
+    return commerce.RawFrames(**frames)
+
+
+def _sorted(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    return frame.sort_values(key, ignore_index=True).astype(object)
+
+
+def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    with transaction(warehouse) as conn:  # the sandbox charges no fee outside a payment: add one per payout
+        payouts = conn.execute(sa.text("SELECT id FROM raw.gocardless_payouts ORDER BY id LIMIT 40")).scalars().all()
+        ctx = raw.LandingContext("user-1", DC, "test", "2026-10-30T00:00:00")
+        raw.land_payout_items(conn, [(p, [{"type": "app_fee", "amount": "-12.5", "links": {}}]) for p in payouts], ctx)
+    run = dataclasses.replace(_model_run(), chunk_rows=37)  # many chunks, every stream split
+    pipeline.transform(warehouse, run)
+    chunks = list(run.read_parts("transactions"))
+    chunked = pd.concat(chunks, ignore_index=True)
+    frames = _whole_raw_frames(warehouse)
+
+    whole = commerce.build_transactions(frames)
+    assert len(chunks) > 10
+    assert {"PAYMENT", "PAYMENT_REFUND", "PAYOUT", "FEE"} <= set(whole["type"])
+    pd.testing.assert_frame_equal(_sorted(chunked, ["type", "source_id"]), _sorted(whole, ["type", "source_id"]))
+    subscriptions = pd.concat(run.read_parts("subscriptions"), ignore_index=True)
+    pd.testing.assert_frame_equal(_sorted(subscriptions, ["source_id"]), _sorted(commerce.build_subscriptions(frames), ["source_id"]))
+    # monthly cells are sums: chunk by chunk gives the whole history's insight
+    pd.testing.assert_frame_equal(
+        commerce.transactions_insight(iter(chunks), now=PINNED_NOW), commerce.transactions_insight(whole, now=PINNED_NOW)
+    )
+    refunded = run.read("refunded_payment_amounts")
+    refunds = whole[whole["type"] == "PAYMENT_REFUND"]
+    assert set(refunds["initial_transaction_id"]) <= set(refunded)
+
+
 def test_rerunning_the_same_run_leaves_every_table_identical(model_sandbox, warehouse):
     _extract(model_sandbox, warehouse)
     _run_stages(warehouse, _model_run())
@@ -184,10 +231,17 @@ def test_malformed_records_are_quarantined_with_reasons_and_the_rest_loads(model
 
 def test_a_batch_level_failure_loads_nothing(model_sandbox, warehouse, monkeypatch):
     _extract(model_sandbox, warehouse)
-    real_build = commerce.build_transactions
-    monkeypatch.setattr(commerce, "build_transactions", lambda frames: real_build(frames).drop(columns=["currency"]))
-    run = _model_run()
+    real_frame, calls = pipeline.transactions_frame, []
+
+    def third_chunk_loses_its_currency(rows):
+        calls.append(1)
+        frame = real_frame(rows)
+        return frame.drop(columns=["currency"]) if len(calls) == 3 else frame
+
+    monkeypatch.setattr(pipeline, "transactions_frame", third_chunk_loses_its_currency)
+    run = dataclasses.replace(_model_run(), chunk_rows=50)  # earlier chunks are valid: still nothing loads
     pipeline.transform(warehouse, run)
+    assert len(calls) > 3
     with pytest.raises(commerce.BatchValidationError, match="columns_match_contract"):
         pipeline.validate(warehouse, run)
     assert all(not rows for rows in _dump(warehouse).values())

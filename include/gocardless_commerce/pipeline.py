@@ -5,6 +5,10 @@ output from the run's staging folder and writes its own there; only small summar
 through XCom. Nothing reaches the ``commerce`` schema before :func:`load`, which writes every
 table of the run (and its quarantined rows) in one transaction: readers see the old state or
 the new one, never a mix. Insights are computed before the load for that reason.
+
+Memory is bounded by the chunk size, not by the merchant's history: the transform reads raw
+records in chunks (:mod:`gocardless_commerce.raw_reader`) and stages one file per chunk, and
+every later stage works through those files one at a time.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import json
 import logging
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -23,15 +29,23 @@ from sqlalchemy.engine import Connection, Engine
 
 from gocardless_commerce import commerce, settings
 from gocardless_commerce.commerce import schema
-from gocardless_commerce.raw import RESOURCES
+from gocardless_commerce.commerce.subscriptions import subscriptions_to_frame
+from gocardless_commerce.commerce.transactions import (
+    fee_items_to_transactions,
+    payments_to_transactions,
+    payouts_to_transactions,
+    refunded_payment_amounts,
+    refunds_to_transactions,
+    transactions_frame,
+)
+from gocardless_commerce.raw_reader import DEFAULT_CHUNK_ROWS, RawReader, read_raw
 from gocardless_commerce.warehouse.engine import transaction
-from gocardless_commerce.warehouse.loader import Column, UpsertTarget, delete_missing, frame_rows, upsert
+from gocardless_commerce.warehouse.loader import Column, UpsertTarget, delete_missing, frame_rows, key_set, upsert
 
 log = logging.getLogger(__name__)
 
 TRANSACTION_TYPES = {"COMMERCE_TRANSACTION", "COMMERCE_TRANSACTION_INSIGHT"}
 SUBSCRIPTION_TYPES = {"COMMERCE_SUBSCRIPTION", "COMMERCE_SUBSCRIPTION_INSIGHT"}
-RAW_FOR_MODEL = ("payments", "refunds", "payouts", "payout_items", "subscriptions", "mandates", "customers", "events")
 #: Quarantined rows point back to their GoCardless record in these raw tables.
 SOURCE_TABLE_OF = {
     "payment": "payments", "refund": "refunds", "payout": "payouts",
@@ -50,6 +64,7 @@ class ModelRun:
     now: datetime
     history_months: int
     data_types: tuple[str, ...]
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
 
     @property
     def staging(self) -> Path:
@@ -66,86 +81,106 @@ class ModelRun:
     def wants_subscriptions(self) -> bool:
         return bool(SUBSCRIPTION_TYPES & set(self.data_types))
 
-    def save(self, name: str, frame: pd.DataFrame) -> None:
-        frame.to_pickle(self.staging / f"{name}.pkl")
+    def save(self, name: str, frame: pd.DataFrame | object) -> None:
+        pd.to_pickle(frame, self.staging / f"{name}.pkl")
 
     def read(self, name: str) -> pd.DataFrame | None:
         path = self.staging / f"{name}.pkl"
         return pd.read_pickle(path) if path.exists() else None  # noqa: S301 - our own files
 
+    # A table staged in chunks: ``<name>.<n>.pkl``, read back one chunk at a time.
+    def clear_parts(self, name: str) -> None:
+        for path in self.staging.glob(f"{name}.*.pkl"):
+            path.unlink()
 
-# -- reading raw -------------------------------------------------------------------------------------
-def read_raw_frames(engine: Engine, data_connection_id: str) -> commerce.RawFrames:
-    """The data connection's live raw records (removed ones excluded), payloads as JSON text.
+    def save_part(self, name: str, number: int, frame: pd.DataFrame) -> None:
+        self.save(f"{name}.{number:05d}", frame)
 
-    Events are by far the largest stream and the model only needs what they link to, when
-    and which action: their payload is read as ``{resource_type, action, links}`` (a few
-    hundred bytes instead of a kilobyte), which keeps the transform's memory proportionate.
-    """
-    frames = {}
-    with transaction(engine) as conn:
-        for name in RAW_FOR_MODEL:
-            resource = RESOURCES[name]
-            extra = "".join(f", {c}" for c in resource.extra_columns)
-            payload = "CAST(payload -> 'links' AS VARCHAR) AS links" if name == "events" else "CAST(payload AS VARCHAR) AS payload"
-            frame = pd.read_sql_query(
-                sa.text(
-                    f"SELECT user_id, data_connection_id, id, created_at, {payload}{extra} "
-                    f"FROM {resource.table} WHERE data_connection_id = :dc AND removed_at IS NULL ORDER BY id"
-                ),
-                conn,
-                params={"dc": data_connection_id},
-            )
-            if name == "events":
-                frame["payload"] = [
-                    f'{{"resource_type":{json.dumps(rt)},"action":{json.dumps(action)},"links":{links or "{}"}}}'
-                    for rt, action, links in zip(frame["resource_type"], frame["action"], frame.pop("links"), strict=True)
-                ]
-            frames[name] = frame
-    return commerce.RawFrames(**frames)
+    def has_parts(self, name: str) -> bool:
+        return any(self.staging.glob(f"{name}.*.pkl"))
+
+    def read_parts(self, name: str) -> Iterator[pd.DataFrame]:
+        for path in sorted(self.staging.glob(f"{name}.*.pkl")):
+            yield pd.read_pickle(path)  # noqa: S301 - our own files
 
 
 # -- stages ------------------------------------------------------------------------------------------
+def _transaction_chunks(reader: RawReader, refunded: dict[str, Decimal]) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(source, transactions) per raw chunk; collects the refunded payments' amounts on the way."""
+    for chunk in reader.payments():
+        yield "payments", transactions_frame(payments_to_transactions(chunk.frame, chunk.lookups))
+    for chunk in reader.refunds():
+        refunded.update(refunded_payment_amounts(chunk.frame, chunk.lookups))
+        yield "refunds", transactions_frame(refunds_to_transactions(chunk.frame, chunk.lookups))
+    for chunk in reader.payouts():
+        yield "payouts", transactions_frame(payouts_to_transactions(chunk.frame, chunk.lookups))
+    for chunk in reader.unlinked_fee_items():
+        yield "fee payout items", transactions_frame(fee_items_to_transactions(chunk.frame, chunk.lookups))
+
+
 def transform(engine: Engine, run: ModelRun) -> dict:
-    """Raw → commerce transactions and subscriptions (staged, not loaded)."""
-    frames = read_raw_frames(engine, run.data_connection_id)
-    summary = {}
-    if run.wants_transactions:
-        transactions = commerce.build_transactions(frames)
-        run.save("transactions", transactions)
-        summary["transactions"] = len(transactions)
-    if run.wants_subscriptions:
-        subscriptions = commerce.build_subscriptions(frames)
-        run.save("subscriptions", subscriptions)
-        events = frames.events
-        run.save("subscription_events", events[events["resource_type"] == "subscriptions"])
-        summary["subscriptions"] = len(subscriptions)
+    """Raw → commerce transactions and subscriptions, staged chunk by chunk (not loaded)."""
+    summary: dict = {}
+    for name in ("transactions", "subscriptions"):
+        run.clear_parts(name)
+    with read_raw(engine, run.data_connection_id, run.chunk_rows) as reader:
+        if run.wants_transactions:
+            refunded: dict[str, Decimal] = {}
+            total = 0
+            for number, (source, frame) in enumerate(_transaction_chunks(reader, refunded)):
+                run.save_part("transactions", number, frame)
+                total += len(frame)
+                log.info("Transformed %s chunk %d: %d transactions (total %d)", source, number, len(frame), total)
+            if not total:
+                run.save_part("transactions", 0, schema.empty(schema.TRANSACTIONS))
+            run.save("refunded_payment_amounts", refunded)
+            summary["transactions"] = total
+        if run.wants_subscriptions:
+            total = 0
+            for number, chunk in enumerate(reader.subscriptions()):
+                frame = subscriptions_to_frame(chunk.frame, chunk.lookups)
+                run.save_part("subscriptions", number, frame)
+                total += len(frame)
+            if not total:
+                run.save_part("subscriptions", 0, schema.empty(schema.SUBSCRIPTIONS))
+            run.save("subscription_events", reader.subscription_events())
+            summary["subscriptions"] = total
     log.info("Transformed %s: %s", run.data_connection_id, summary)
     return summary
 
 
 def validate(engine: Engine, run: ModelRun) -> dict:
-    """Row-level problems go to quarantine; a batch-level failure fails here, before any load."""
+    """Row-level problems go to quarantine; a batch-level failure fails here, before any load.
+
+    Each staged chunk is validated on its own (rows are independent; a refund is checked
+    against its payment wherever that payment is). Data Docs are built for each table's first
+    chunk; every failed row of every chunk is in the quarantine.
+    """
     summary: dict = {}
+    refunded = run.read("refunded_payment_amounts") or {}
     checks = (
-        ("transactions", commerce.validate_transactions),
+        ("transactions", lambda frame, **kw: commerce.validate_transactions(frame, payment_amounts=refunded, **kw)),
         ("subscriptions", commerce.validate_subscriptions),
     )
     quarantined = []
     for name, check in checks:
-        frame = run.read(name)
-        if frame is None:
+        run.clear_parts(f"{name}_valid")
+        if not run.has_parts(name):
             continue
-        outcome = check(frame, now=run.now, run_id=run.run_id)
-        commerce.raise_for_batch_failures(outcome)
-        run.save(f"{name}_valid", outcome.valid)
-        quarantined.append(outcome.quarantine)
-        summary[name] = {"valid": len(outcome.valid), "quarantined": len(outcome.quarantine)}
-        if outcome.docs_url:
-            summary["data_docs"] = outcome.docs_url
-            log.info("Great Expectations Data Docs for %s: %s", name, outcome.docs_url)
-        for row in outcome.quarantine.head(20).itertuples():
-            log.warning("Quarantined %s %s: %s", row.source_table, row.source_id, ", ".join(row.failed_rules))
+        counts = {"valid": 0, "quarantined": 0}
+        for number, frame in enumerate(run.read_parts(name)):
+            outcome = check(frame, now=run.now, run_id=run.run_id, build_docs=number == 0)
+            commerce.raise_for_batch_failures(outcome)
+            run.save_part(f"{name}_valid", number, outcome.valid)
+            quarantined.append(outcome.quarantine)
+            counts["valid"] += len(outcome.valid)
+            counts["quarantined"] += len(outcome.quarantine)
+            if outcome.docs_url:
+                summary["data_docs"] = outcome.docs_url
+                log.info("Great Expectations Data Docs for %s: %s", name, outcome.docs_url)
+            for row in outcome.quarantine.head(20).itertuples():
+                log.warning("Quarantined %s %s: %s", row.source_table, row.source_id, ", ".join(row.failed_rules))
+        summary[name] = counts
     quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else schema.frame({}, schema.QUARANTINE)
     run.save("quarantine", _with_source_payloads(engine, quarantine))
     log.info("Validated %s: %s", run.data_connection_id, summary)
@@ -157,15 +192,16 @@ def build_insights(engine: Engine, run: ModelRun) -> dict:
     summary = {}
     if "COMMERCE_TRANSACTION_INSIGHT" in run.data_types:
         insight = commerce.transactions_insight(
-            run.read("transactions_valid"), now=run.now, history_months=run.history_months
+            run.read_parts("transactions_valid"), now=run.now, history_months=run.history_months
         )
         commerce.raise_for_batch_failures(commerce.validate_transactions_insight(insight))
         run.save("transactions_insight", insight)
         summary["transactions_insight"] = len(insight)
     if "COMMERCE_SUBSCRIPTION_INSIGHT" in run.data_types:
+        subscriptions = list(run.read_parts("subscriptions_valid"))
         insight = commerce.subscriptions_insight(
-            run.read("subscriptions_valid"), run.read("subscription_events"),
-            now=run.now, history_months=run.history_months,
+            pd.concat(subscriptions, ignore_index=True) if subscriptions else schema.empty(schema.SUBSCRIPTIONS),
+            run.read("subscription_events"), now=run.now, history_months=run.history_months,
         )
         commerce.raise_for_batch_failures(commerce.validate_subscriptions_insight(insight))
         run.save("subscriptions_insight", insight)
@@ -216,29 +252,44 @@ def _row_keys(frame: pd.DataFrame, key_expression: str) -> list[str]:
     return [f"{m.isoformat()}:{c}" for m, c in zip(frame["month"], frame["currency"], strict=True)]
 
 
+def _staged_frames(run: ModelRun, name: str) -> Iterator[pd.DataFrame] | None:
+    """The run's rows for one target (chunk by chunk), or None when the run did not build it."""
+    if name in ("transactions", "subscriptions"):
+        return run.read_parts(f"{name}_valid") if run.has_parts(f"{name}_valid") else None
+    frame = run.read(name)
+    return None if frame is None else iter([frame])
+
+
 def load(engine: Engine, run: ModelRun) -> dict:
     """Write every staged table of the run, and its quarantine, in one transaction.
 
     Rows are upserted on their deterministic ids (a rerun changes nothing); rows of this data
     connection that the rebuild no longer produces are deleted (their source vanished). A
     quarantined record keeps its previously loaded version: nothing valid is lost to bad input.
+    Chunks are upserted one by one inside the transaction; the ids to keep are collected in a
+    temporary table, so memory does not grow with the history.
     """
     summary = {}
     quarantine = run.read("quarantine")
     with transaction(engine) as conn:
         for name, (target, key_expression) in LOAD_TARGETS.items():
-            frame = run.read(f"{name}_valid") if name in ("transactions", "subscriptions") else run.read(name)
-            if frame is None:
+            frames = _staged_frames(run, name)
+            if frames is None:
                 continue
-            keep = _row_keys(frame, key_expression)
-            if quarantine is not None and name in ("transactions", "subscriptions"):
-                keep += [i for i, t in zip(quarantine["row_id"], quarantine["source_table"], strict=True) if t == target.table and i]
-            changed = upsert(conn, target, frame_rows(frame, target.column_names))
-            removed = delete_missing(
-                conn, target.table, {"data_connection_id": run.data_connection_id},
-                "id" if key_expression == "id" else "CAST(month AS VARCHAR) || ':' || currency", keep,
-            )
-            summary[name] = {"rows": len(frame), "changed": changed, "removed": removed}
+            rows = changed = 0
+            with key_set(conn) as keep:
+                for frame in frames:
+                    keep.add(_row_keys(frame, key_expression))
+                    changed += upsert(conn, target, frame_rows(frame, target.column_names))
+                    rows += len(frame)
+                if quarantine is not None and name in ("transactions", "subscriptions"):
+                    keep.add(i for i, t in zip(quarantine["row_id"], quarantine["source_table"], strict=True)
+                             if t == target.table and i)
+                removed = delete_missing(
+                    conn, target.table, {"data_connection_id": run.data_connection_id},
+                    "id" if key_expression == "id" else "CAST(month AS VARCHAR) || ':' || currency", keep,
+                )
+            summary[name] = {"rows": rows, "changed": changed, "removed": removed}
         if quarantine is not None and len(quarantine):
             upsert(conn, QUARANTINE_TARGET, frame_rows(quarantine, QUARANTINE_TARGET.column_names))
             summary["quarantine"] = len(quarantine)

@@ -7,7 +7,9 @@ and the raw subscription events. Every definition is in ``docs/metrics.md``.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -98,12 +100,15 @@ class _TransactionMonth:
             self.fees_amount += amount
 
 
-def transactions_insight(transactions: pd.DataFrame, *, now: datetime, history_months: int = 12) -> pd.DataFrame:
+def transactions_insight(
+    transactions: pd.DataFrame | Iterable[pd.DataFrame], *, now: datetime, history_months: int = 12
+) -> pd.DataFrame:
     """``commerce.transactions_insight`` rows for every (user, data connection, currency, month).
 
     A (user, data connection) gets rows for every currency it has any transaction in, for each
     month of :func:`month_window`, zeros included. Movements count in the month of
-    ``value_date``.
+    ``value_date``. ``transactions`` may come in chunks (any split gives the same result):
+    the monthly cells are sums, so a merchant's history never has to be in memory at once.
     """
     now = _utc_naive(now)
     months = month_window(now, history_months)
@@ -111,9 +116,9 @@ def transactions_insight(transactions: pd.DataFrame, *, now: datetime, history_m
     currencies: dict[tuple[str, str], set[str]] = defaultdict(set)
     cells: dict[tuple, _TransactionMonth] = defaultdict(_TransactionMonth)
     columns = ("user_id", "data_connection_id", "currency", "type", "status", "source_type", "amount", "fee_amount", "value_date")
-    for user, dc, currency, kind, status, source_type, amount, fee, value_date in zip(
-        *(transactions[c] for c in columns), strict=True
-    ):
+    chunks = [transactions] if isinstance(transactions, pd.DataFrame) else transactions
+    rows_of_chunks = (zip(*(chunk[c] for c in columns), strict=True) for chunk in chunks)
+    for user, dc, currency, kind, status, source_type, amount, fee, value_date in itertools.chain.from_iterable(rows_of_chunks):
         if not isinstance(currency, str) or not currency:
             continue
         currencies[(user, dc)].add(currency)

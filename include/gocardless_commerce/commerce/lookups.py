@@ -7,7 +7,7 @@ events; keys always include the data connection, so several merchants can share 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -29,17 +29,19 @@ class SubscriptionEvent(NamedTuple):
 
 @dataclass(frozen=True)
 class Lookups:
-    customer_of_mandate: dict[Key, str]
-    payments: dict[Key, RawRecord]
-    payouts: dict[Key, RawRecord]
+    """Facts about other records; a chunked build passes only those its records need."""
+
+    customer_of_mandate: dict[Key, str] = field(default_factory=dict)
+    payments: dict[Key, RawRecord] = field(default_factory=dict)
+    payouts: dict[Key, RawRecord] = field(default_factory=dict)
     #: Signed sum (major units) of the fee payout items linked to each payment.
-    fees_of_payment: dict[Key, Decimal]
+    fees_of_payment: dict[Key, Decimal] = field(default_factory=dict)
     #: The payout a refund was deducted from (payout item of type ``refund``).
-    payout_of_refund: dict[Key, str]
+    payout_of_refund: dict[Key, str] = field(default_factory=dict)
     #: Newest event time per (data connection, resource_type, resource id).
-    last_event_at: dict[tuple[str, str, str], datetime]
+    last_event_at: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     #: Subscription events per (data connection, subscription id), oldest first.
-    subscription_events: dict[Key, list[SubscriptionEvent]]
+    subscription_events: dict[Key, list[SubscriptionEvent]] = field(default_factory=dict)
 
     def last_change(self, record: RawRecord, resource_type: str) -> datetime | None:
         """The newest of the record's ``created_at`` and its latest event (``updated_at``)."""

@@ -19,7 +19,7 @@ import pandas as pd
 from gocardless_commerce.commerce import mapping, schema
 from gocardless_commerce.commerce.frames import RawFrames, as_timestamp, links, records, text, to_date, to_int
 from gocardless_commerce.commerce.ids import commerce_id
-from gocardless_commerce.commerce.lookups import SubscriptionEvent, build_lookups
+from gocardless_commerce.commerce.lookups import Lookups, SubscriptionEvent, build_lookups
 from gocardless_commerce.commerce.money import MRR_COLUMN_PLACES, minor_to_major, monthly_amount, round_half_up
 
 ACTIVE = "active"
@@ -27,9 +27,13 @@ ACTIVE = "active"
 
 def build_subscriptions(frames: RawFrames) -> pd.DataFrame:
     """All subscriptions of ``frames``, columns of ``schema.SUBSCRIPTIONS``, sorted by (data connection, id)."""
-    lookups = build_lookups(frames)
+    return subscriptions_to_frame(frames.subscriptions, build_lookups(frames))
+
+
+def subscriptions_to_frame(subscriptions: pd.DataFrame, lookups: Lookups) -> pd.DataFrame:
+    """Raw subscriptions → ``commerce.subscriptions`` rows, given the facts (events, mandates) they need."""
     columns: dict[str, list] = defaultdict(list)
-    ordered = sorted(records(frames.subscriptions), key=lambda r: (r.data_connection_id or "", r.id or ""))
+    ordered = sorted(records(subscriptions), key=lambda r: (r.data_connection_id or "", r.id or ""))
     for record in ordered:
         dc, payload = record.data_connection_id, record.payload
         source_status = text(payload.get("status"))

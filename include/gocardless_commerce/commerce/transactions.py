@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 
 import pandas as pd
 
@@ -41,10 +42,12 @@ def build_transactions(frames: RawFrames) -> pd.DataFrame:
         *payouts_to_transactions(frames.payouts, lookups),
         *fee_items_to_transactions(frames.payout_items, lookups),
     ]
-    return _to_frame(rows)
+    return transactions_frame(rows)
 
 
-def _to_frame(rows: list[Row]) -> pd.DataFrame:
+def transactions_frame(rows: Iterable[Row]) -> pd.DataFrame:
+    """Transaction rows as a ``schema.TRANSACTIONS`` frame, sorted by data connection, type and id."""
+    rows = list(rows)
     columns: dict[str, list] = defaultdict(list)
     for row in sorted(rows, key=lambda r: (r["data_connection_id"] or "", r["type"], r["source_id"] or "")):
         for name in schema.TRANSACTIONS:
@@ -180,3 +183,16 @@ def fee_items_to_transactions(payout_items: pd.DataFrame, lookups: Lookups) -> I
             "payout_id": record.payout_id,
             "updated_at": lookups.last_change(payout, "payouts") if payout else record.created_at,
         }
+
+
+def refunded_payment_amounts(refunds: pd.DataFrame, lookups: Lookups) -> dict[str, Decimal]:
+    """Transaction id → amount of each payment the refunds refer to (``refund_within_payment_amount``
+    checks a chunk of refunds against payments that are in another chunk)."""
+    amounts = {}
+    for record in records(refunds):
+        payment_id = text(links(record.payload).get("payment"))
+        payment = lookups.payments.get((record.data_connection_id, payment_id)) if payment_id else None
+        amount = minor_to_major(payment.payload.get("amount")) if payment else None
+        if amount is not None:
+            amounts[commerce_id(record.data_connection_id, "payment", payment_id)] = amount
+    return amounts

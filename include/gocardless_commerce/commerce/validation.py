@@ -15,6 +15,7 @@ returned ``valid`` rows are the caller's rows, untouched. GX is imported inside 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -210,11 +211,13 @@ def _identity_text(values) -> list[str]:
     return [_TEXT_NULL if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in values]
 
 
-def _transaction_helpers(frame: pd.DataFrame) -> dict[str, pd.Series]:
+def _transaction_helpers(frame: pd.DataFrame, payment_amounts: Mapping[str, Decimal] | None = None) -> dict[str, pd.Series]:
+    """``payment_amounts`` adds payments that are not in ``frame`` (a chunk of refunds) by transaction id."""
     kinds, amounts = frame["type"], frame["amount"]
     must_be_positive = {mapping.PAYMENT, mapping.PAYMENT_REFUND, mapping.PAYOUT}
-    payment_amounts = {i: a for i, k, a in zip(frame["id"], kinds, amounts, strict=True)
-                       if k == mapping.PAYMENT and isinstance(a, Decimal)}
+    payment_amounts = {**(payment_amounts or {}), **{
+        i: a for i, k, a in zip(frame["id"], kinds, amounts, strict=True) if k == mapping.PAYMENT and isinstance(a, Decimal)
+    }}
     excess = []
     for kind, amount, initial in zip(kinds, amounts, frame["initial_transaction_id"], strict=True):
         paid = payment_amounts.get(initial)
@@ -504,18 +507,22 @@ def validate_transactions(
     now: datetime,
     run_id: str,
     frames: RawFrames | None = None,
+    payment_amounts: Mapping[str, Decimal] | None = None,
     docs_dir: str | Path | None = None,
     build_docs: bool = True,
 ) -> ValidationOutcome:
     """Validate ``commerce.transactions`` rows; quarantine the rows that break a row rule.
 
     ``frames`` (optional) supplies the raw GoCardless record for each quarantined row's
-    ``payload["source"]``. ``docs_dir`` defaults to ``settings.data_dir() / "gx_data_docs"``;
-    the site is built in its ``commerce_transactions`` sub-folder.
+    ``payload["source"]``. ``payment_amounts`` (transaction id → amount) lets a chunk of
+    refunds be checked against payments validated in another chunk. ``docs_dir`` defaults to
+    ``settings.data_dir() / "gx_data_docs"``; the site is built in its
+    ``commerce_transactions`` sub-folder.
     """
     now = as_timestamp(now)
     return _validate_records(
-        TRANSACTIONS_TABLE, transactions, schema.TRANSACTIONS, transaction_rules(now), _transaction_helpers,
+        TRANSACTIONS_TABLE, transactions, schema.TRANSACTIONS, transaction_rules(now),
+        functools.partial(_transaction_helpers, payment_amounts=payment_amounts),
         ("type", "status", "currency"), _transaction_object_type,
         run_id=run_id, frames=frames, docs_dir=docs_dir, build_docs=build_docs,
     )
