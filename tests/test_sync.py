@@ -131,7 +131,7 @@ def test_a_run_killed_midway_resumes_to_the_same_state(private_sandbox, warehous
             sa.text("SELECT cursor_created_at FROM meta.sync_state WHERE stream = 'events'")
         ).scalar_one()
 
-    real_land = raw.land
+    real_land = raw.land_raw
     calls = {"n": 0}
 
     def dies_on_the_fourth_batch(*args, **kwargs):
@@ -140,10 +140,10 @@ def test_a_run_killed_midway_resumes_to_the_same_state(private_sandbox, warehous
             raise KeyboardInterrupt("worker killed")
         return real_land(*args, **kwargs)
 
-    monkeypatch.setattr(raw, "land", dies_on_the_fourth_batch)
+    monkeypatch.setattr(raw, "land_raw", dies_on_the_fourth_batch)
     with pytest.raises(KeyboardInterrupt):
         _sync(private_sandbox, warehouse, _request("run-2", now=tomorrow))
-    monkeypatch.setattr(raw, "land", real_land)
+    monkeypatch.setattr(raw, "land_raw", real_land)
     with transaction(warehouse) as conn:  # the cursor did not move
         assert conn.execute(
             sa.text("SELECT cursor_created_at FROM meta.sync_state WHERE stream = 'events'")

@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
 from sqlalchemy.engine import Connection
 
 from gocardless_commerce.warehouse.loader import Column, UpsertTarget, change_missing, upsert
+
+if TYPE_CHECKING:
+    from gocardless_commerce.client.pagination import RawRecords
 
 _encode = msgspec.json.Encoder().encode
 
@@ -97,12 +101,16 @@ def payout_item_ids(payout_id: str, items: Sequence[dict]) -> list[str]:
     The API gives items no id; the same (type, linked object) can occur more than once in a
     payout (e.g. two fees on one payment), hence the occurrence number, counted in API order.
     """
+    return _item_ids(payout_id, ((item.get("type"), item.get("links")) for item in items))
+
+
+def _item_ids(payout_id: str, items: Iterable[tuple[str | None, dict | None]]) -> list[str]:
     seen: Counter[str] = Counter()
     ids = []
-    for item in items:
-        links = item.get("links") or {}
+    for item_type, links in items:
+        links = links or {}
         linked = links.get("payment") or links.get("refund") or links.get("mandate") or "-"
-        base = f"{payout_id}:{item.get('type')}:{linked}"
+        base = f"{payout_id}:{item_type}:{linked}"
         seen[base] += 1
         ids.append(f"{base}:{seen[base]}")
     return ids
@@ -138,9 +146,39 @@ def _rows(
     return rows
 
 
+def _raw_rows(
+    resource: RawResource,
+    records: RawRecords,
+    ctx: LandingContext,
+    extra: tuple = (),
+    ids: Sequence[str] | None = None,
+) -> list[tuple]:
+    """:func:`_rows` for records kept as the API's JSON: the payload is those exact bytes."""
+    dc, user, extracted, run = ctx.data_connection_id, ctx.user_id, ctx.extracted_at, ctx.run_id
+    heads = records.heads
+    if ids is None:
+        ids = [head.id for head in heads]
+    payloads = [str(raw, "utf-8") for raw in records.raw]
+    if resource.name == "events":
+        return [
+            (dc, id_, user, head.created_at, head.resource_type, head.action, payload, extracted, run)
+            for id_, head, payload in zip(ids, heads, payloads)
+        ]
+    return [
+        (dc, id_, user, head.created_at, *extra, payload, extracted, run)
+        for id_, head, payload in zip(ids, heads, payloads)
+    ]
+
+
 def land(conn: Connection, resource: RawResource, records: Sequence[dict], ctx: LandingContext) -> int:
     """Upsert one batch of API records; returns the number of rows inserted or changed."""
     return upsert(conn, resource.target, _rows(resource, records, ctx, None))
+
+
+def land_raw(conn: Connection, resource: RawResource, records: RawRecords, ctx: LandingContext) -> int:
+    """:func:`land` for records as the API sent them (:meth:`GoCardlessClient.iter_raw_pages`):
+    the payload is stored byte for byte, never decoded and re-encoded."""
+    return upsert(conn, resource.target, _raw_rows(resource, records, ctx))
 
 
 def land_payout_items(conn: Connection, payouts: Sequence[tuple[str, Sequence[dict]]], ctx: LandingContext) -> int:
@@ -149,6 +187,18 @@ def land_payout_items(conn: Connection, payouts: Sequence[tuple[str, Sequence[di
     rows = []
     for payout_id, items in payouts:
         rows += _rows(resource, items, ctx, {"payout_id": payout_id}, payout_item_ids(payout_id, items))
+    return upsert(conn, resource.target, rows)
+
+
+def land_raw_payout_items(
+    conn: Connection, payouts: Sequence[tuple[str, RawRecords]], ctx: LandingContext
+) -> int:
+    """:func:`land_payout_items` for items as the API sent them (see :func:`land_raw`)."""
+    resource = RESOURCES["payout_items"]
+    rows = []
+    for payout_id, items in payouts:
+        ids = _item_ids(payout_id, ((head.type, head.links) for head in items.heads))
+        rows += _raw_rows(resource, items, ctx, (payout_id,), ids)
     return upsert(conn, resource.target, rows)
 
 

@@ -14,7 +14,10 @@ Two modes, chosen from the stored state:
   record — and list each resource created since its own cursor. The cost follows what changed,
   not the size of the history.
 
-Records land in chunks, each in its own transaction (memory stays bounded); cursors are
+Records land in chunks, each in its own transaction (memory stays bounded), through one
+warehouse connection held while chunks follow each other closely
+(:class:`~gocardless_commerce.warehouse.engine.Session`; with DuckDB, a bounded buffer pool);
+records stay the JSON the API sent, only the fields the sync reads are decoded. Cursors are
 written only after every chunk of every stream has committed, so a failed or killed run
 resumes from the old cursors and the upserts make the replay harmless (nothing lost, nothing
 duplicated). The commerce tables are built from ``raw`` only after the whole extraction task
@@ -26,6 +29,7 @@ from __future__ import annotations
 import calendar
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +42,8 @@ from sqlalchemy.engine import Connection, Engine
 from gocardless_commerce import raw
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.client.errors import GoneError
-from gocardless_commerce.warehouse.engine import transaction
+from gocardless_commerce.client.pagination import RawRecords, RecordHead
+from gocardless_commerce.warehouse.engine import Session, transaction
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,12 @@ PAYOUT_ITEMS_MONTHS = 6
 PAYOUT_ITEM_FETCHERS = 4
 EVENTS = "events"
 PAGE_LIMIT = 500
+#: DuckDB settings of the sync's connection (see :class:`~.warehouse.engine.Session`). The
+#: memory limit bounds DuckDB's buffers (table blocks, primary-key indexes), which otherwise
+#: grow with the tables upserted into; beyond it DuckDB evicts to its temp directory
+#: (``<file>.tmp``). One thread: the API client, not DuckDB, is what the sync waits for.
+#: ``GC_SYNC_DUCKDB_MEMORY_LIMIT`` overrides the limit (a chunk's upsert must fit in it).
+DUCKDB_SETTINGS = {"memory_limit": os.environ.get("GC_SYNC_DUCKDB_MEMORY_LIMIT", "96MB"), "threads": "1"}
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -122,7 +133,7 @@ class SyncRequest:
     full_refresh: bool = False
     history_months: int = 12
     event_overlap: timedelta = timedelta(minutes=30)
-    chunk_size: int = 25000
+    chunk_size: int = 10_000
 
 
 def read_state(engine: Engine, data_connection_id: str) -> dict[str, datetime | None]:
@@ -166,10 +177,11 @@ def _write_state(conn: Connection, data_connection_id: str, run_id: str, cursors
 class _Sync:
     """One run of :func:`sync_data_connection` (holds its counters and cursors)."""
 
-    def __init__(self, client: GoCardlessClient, engine: Engine, request: SyncRequest) -> None:
+    def __init__(self, client: GoCardlessClient, engine: Engine, request: SyncRequest, session: Session) -> None:
         self.client = client
         self.engine = engine
         self.request = request
+        self.session = session
         self.ctx = raw.LandingContext(
             user_id=request.user_id,
             data_connection_id=request.data_connection_id,
@@ -189,8 +201,8 @@ class _Sync:
     def _stats(self, name: str) -> StreamStats:
         return self.result.streams.setdefault(name, StreamStats())
 
-    def _advance_cursor(self, stream: str, records: Iterable[dict]) -> None:
-        latest = max((r["created_at"] for r in records if r.get("created_at")), default=None)
+    def _advance_cursor(self, stream: str, records: Iterable[RecordHead]) -> None:
+        latest = max((r.created_at for r in records if r.created_at), default=None)
         if latest is None:
             return
         moment = parse_iso(latest)
@@ -204,52 +216,58 @@ class _Sync:
         params: dict,
         *,
         linked: str | None = None,
-        on_records: Callable[[list[dict]], None] | None = None,
+        on_records: Callable[[list[RecordHead]], None] | None = None,
         track_ids: bool = False,
     ) -> set[str]:
         """List ``resource`` with ``params`` and land it (or, with ``linked``, land the records
         that event pages carry under ``linked[linked]``). With ``track_ids``, returns the ids
         landed (a full refresh needs them to spot vanished records; otherwise they'd only cost
-        memory)."""
+        memory).
+
+        Records stay the JSON the API sent (:meth:`GoCardlessClient.iter_raw_pages`): only the
+        few fields read here are decoded, and the payload lands byte for byte.
+        """
         target = raw.RESOURCES[linked or resource]
         stats = self._stats(linked or resource)
         before = self.client.request_count
         seen: set[str] = set()
-        buffer: list[dict] = []
-        for page in self.client.iter_pages(resource, {"limit": PAGE_LIMIT, **params}):
+        buffer = RawRecords(raw=[], heads=[])
+        empty = RawRecords(raw=[], heads=[])
+        for page in self.client.iter_raw_pages(resource, {"limit": PAGE_LIMIT, **params}):
             stats.pages += 1
-            records = page.linked.get(linked, []) if linked else page.records
-            buffer.extend(records)
+            records = page.linked.get(linked, empty) if linked else page.records
+            buffer.raw.extend(records.raw)
+            buffer.heads.extend(records.heads)
             if track_ids:
-                seen.update(r["id"] for r in records)
+                seen.update(r.id for r in records.heads)
             if linked is None:
-                self._advance_cursor(resource, records)
+                self._advance_cursor(resource, records.heads)
             if on_records:
-                on_records(records)
+                on_records(records.heads)
             if len(buffer) >= self.request.chunk_size:
                 self._land_chunk(target, stats, buffer)
-                buffer = []
+                buffer = RawRecords(raw=[], heads=[])
             if stats.pages % 50 == 0:
                 log.info("%s: %d pages, %d records so far", target.name, stats.pages, stats.records + len(buffer))
         self._land_chunk(target, stats, buffer)
         stats.requests += self.client.request_count - before
         return seen
 
-    def _land_chunk(self, target: raw.RawResource, stats: StreamStats, records: list[dict]) -> None:
+    def _land_chunk(self, target: raw.RawResource, stats: StreamStats, records: RawRecords) -> None:
         """One chunk, one transaction: memory stays bounded however long the stream.
 
         A run that dies between chunks leaves some rows landed and the cursors unmoved; the
         rerun lists the same records again and the upserts make that harmless.
         """
-        if not records:
+        if not len(records):
             return
-        with transaction(self.engine) as conn:
-            stats.changed += raw.land(conn, target, records, self.ctx)
+        with self.session.transaction() as conn:
+            stats.changed += raw.land_raw(conn, target, records, self.ctx)
         stats.records += len(records)
 
-    def _note_payouts(self, records: list[dict]) -> None:
+    def _note_payouts(self, records: list[RecordHead]) -> None:
         for payout in records:
-            self.touched_payouts[payout["id"]] = payout["created_at"]
+            self.touched_payouts[payout.id] = payout.created_at
 
     def land_payout_items(self) -> None:
         """Items of every payout this run touched, while GoCardless still serves them.
@@ -266,34 +284,39 @@ class _Sync:
             if parse_iso(created_at).date() >= oldest  # older ones: GoCardless answers 410 Gone
         ]
         before = self.client.request_count
-        pending: list[tuple[str, list[dict]]] = []
+        pending: list[tuple[str, RawRecords]] = []
+        pending_items = 0
         with ThreadPoolExecutor(max_workers=PAYOUT_ITEM_FETCHERS, thread_name_prefix="payout-items") as pool:
             for payout_id, pages in zip(payout_ids, pool.map(self._payout_item_pages, payout_ids)):
                 if pages is None:
                     continue
                 stats.pages += len(pages)
-                pending.append((payout_id, [item for page in pages for item in page]))
-                if sum(len(i) for _, i in pending) >= self.request.chunk_size:
+                items = RawRecords(
+                    raw=[r for page in pages for r in page.raw], heads=[h for page in pages for h in page.heads]
+                )
+                pending.append((payout_id, items))
+                pending_items += len(items)
+                if pending_items >= self.request.chunk_size:
                     self._land_payout_item_chunk(stats, pending)
-                    pending = []
+                    pending, pending_items = [], 0
         self._land_payout_item_chunk(stats, pending)
         stats.requests += self.client.request_count - before
 
-    def _payout_item_pages(self, payout_id: str) -> list[list[dict]] | None:
+    def _payout_item_pages(self, payout_id: str) -> list[RawRecords] | None:
         try:
             return [
                 page.records
-                for page in self.client.iter_pages("payout_items", {"payout": payout_id, "limit": PAGE_LIMIT})
+                for page in self.client.iter_raw_pages("payout_items", {"payout": payout_id, "limit": PAGE_LIMIT})
             ]
         except GoneError:
             log.info("Payout %s is older than GoCardless keeps payout items for (410); skipped", payout_id)
             return None
 
-    def _land_payout_item_chunk(self, stats: StreamStats, pending: list[tuple[str, list[dict]]]) -> None:
+    def _land_payout_item_chunk(self, stats: StreamStats, pending: list[tuple[str, RawRecords]]) -> None:
         if not pending:
             return
-        with transaction(self.engine) as conn:
-            stats.changed += raw.land_payout_items(conn, pending, self.ctx)
+        with self.session.transaction() as conn:
+            stats.changed += raw.land_raw_payout_items(conn, pending, self.ctx)
         stats.records += sum(len(items) for _, items in pending)
 
     # -- modes ---------------------------------------------------------------------------------
@@ -319,7 +342,7 @@ class _Sync:
         self._log_stream("payout_items")
 
     def _mark_removed(self, resource: str, seen: set[str], created_since: str | None) -> None:
-        with transaction(self.engine) as conn:
+        with self.session.transaction() as conn:
             removed = raw.mark_removed(
                 conn, raw.RESOURCES[resource], self.request.data_connection_id, seen,
                 self.ctx.extracted_at, created_since,
@@ -336,7 +359,7 @@ class _Sync:
         self.land_stream(
             EVENTS,
             {"created_at[gte]": events_since},
-            on_records=lambda events: changed_types.update(e["resource_type"] for e in events),
+            on_records=lambda events: changed_types.update(e.resource_type for e in events),
         )
         self._log_stream(EVENTS)
         # The current state of every record those events touched, via include= (no GETs).
@@ -375,22 +398,23 @@ def sync_data_connection(client: GoCardlessClient, engine: Engine, request: Sync
     started = time.monotonic()
     requests_before = client.request_count
     state = read_state(engine, request.data_connection_id)
-    run = _Sync(client, engine, request)
-    if request.full_refresh or state.get(EVENTS) is None:
-        run.result.mode = "full_refresh" if request.full_refresh and state else "backfill"
-        run.backfill()
-    else:
-        run.result.mode = "incremental"
-        run.incremental(state)
-    # Events cursor: the newest event landed; kept when nothing new arrived.
-    if EVENTS not in run.cursors:
-        run.cursors[EVENTS] = state.get(EVENTS) or request.now
-    result = run.result
-    result.api_requests = client.request_count - requests_before
-    result.finished_at = iso(datetime.now(UTC))
-    with transaction(engine) as conn:
-        _write_state(conn, request.data_connection_id, request.run_id, run.cursors)
-        _record_run(conn, result)
+    with Session(engine, duckdb_settings=DUCKDB_SETTINGS) as session:
+        run = _Sync(client, engine, request, session)
+        if request.full_refresh or state.get(EVENTS) is None:
+            run.result.mode = "full_refresh" if request.full_refresh and state else "backfill"
+            run.backfill()
+        else:
+            run.result.mode = "incremental"
+            run.incremental(state)
+        # Events cursor: the newest event landed; kept when nothing new arrived.
+        if EVENTS not in run.cursors:
+            run.cursors[EVENTS] = state.get(EVENTS) or request.now
+        result = run.result
+        result.api_requests = client.request_count - requests_before
+        result.finished_at = iso(datetime.now(UTC))
+        with session.transaction() as conn:
+            _write_state(conn, request.data_connection_id, request.run_id, run.cursors)
+            _record_run(conn, result)
     log.info(
         "Sync %s of %s done in %.1f s: %d records landed, %d changed, %d API requests",
         result.mode, request.data_connection_id, time.monotonic() - started,

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import inspect
 
-from gocardless_commerce.client import Page
+import msgspec
+import pytest
+
+from gocardless_commerce.client import MalformedResponseError, Page, RawPage
+from gocardless_commerce.client.pagination import raw_page_from_body
 from tests.client.stub_api import PAYMENT_COUNT, PAYMENTS
 
 
@@ -76,3 +80,37 @@ def test_sends_gocardless_headers(client, stub):
     assert headers["gocardless-version"] == "2015-07-06"
     assert headers["accept"] == "application/json"
     assert headers["user-agent"].startswith("gocardless-commerce-pipeline/")
+
+
+def test_raw_pages_keep_each_record_as_sent_and_decode_only_its_head(client):
+    raw_pages = list(client.iter_raw_pages("payments"))
+    pages = list(client.iter_pages("payments"))
+    assert [len(p.records) for p in raw_pages] == [500, 500, 234]
+    assert [p.after for p in raw_pages] == [p.after for p in pages]
+    for raw_page, page in zip(raw_pages, pages):
+        assert [msgspec.json.decode(r) for r in raw_page.records.raw] == page.records
+        assert [(h.id, h.created_at) for h in raw_page.records.heads] == [
+            (r["id"], r.get("created_at")) for r in page.records
+        ]
+    assert client.request_count == 6
+
+
+def test_raw_pages_carry_linked_records(client):
+    page = next(client.iter_raw_pages("events", {"include": "payment", "limit": 10}))
+    assert isinstance(page, RawPage)
+    assert [h.id for h in page.records.heads][:2] == ["EV00000", "EV00001"]
+    assert [h.id for h in page.linked["payments"].heads] == [f"PM{i:05d}" for i in range(10)]
+    assert [msgspec.json.decode(r)["id"] for r in page.linked["payments"].raw] == [f"PM{i:05d}" for i in range(10)]
+    assert page.after == "EV00009" and page.before is None
+
+
+def test_raw_pages_retry_truncated_bodies_and_reject_bodies_without_the_list(client, stub):
+    stub.script.push("truncate")
+    assert sum(len(p.records) for p in client.iter_raw_pages("payments")) == PAYMENT_COUNT
+    assert client.retry_count == 1
+    with pytest.raises(MalformedResponseError):
+        raw_page_from_body("payments", {"meta": msgspec.Raw(b"{}")})
+    with pytest.raises(MalformedResponseError):
+        raw_page_from_body("payments", {"payments": msgspec.Raw(b"[1, 2]")})
+    page = raw_page_from_body("payments", {"payments": msgspec.Raw(b'[{"id":"PM1", "x": [1]}]'), "linked": msgspec.Raw(b"null")})
+    assert bytes(page.records.raw[0]) == b'{"id":"PM1", "x": [1]}' and page.linked == {} and page.after is None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import sqlalchemy as sa
 
 from gocardless_commerce import raw
+from gocardless_commerce.client.pagination import RecordHead
 from gocardless_commerce.warehouse.engine import transaction
 
 CTX = raw.LandingContext(user_id="u1", data_connection_id="dc1", run_id="run-1", extracted_at="2026-11-01 00:00:00")
@@ -89,3 +91,42 @@ def test_payout_item_ids_are_stable_and_unique():
         "PO1:gocardless_fee:PM1:2",
         "PO1:app_fee:-:1",
     ]
+
+
+def _raw_records(records: list[dict]):
+    from gocardless_commerce.client.pagination import RawRecords
+
+    raw_json = [msgspec.json.encode(r) for r in records]
+    return RawRecords(raw=[msgspec.Raw(b) for b in raw_json], heads=[msgspec.json.decode(b, type=RecordHead) for b in raw_json])
+
+
+def test_land_raw_stores_the_api_json_byte_for_byte_and_matches_land(warehouse):
+    payments = raw.RESOURCES["payments"]
+    as_sent = b'{"id":"PM1","created_at":"2026-10-01T12:00:00.000Z","amount":1000,"status":"submitted"}'
+    records = _raw_records([_payment("PM2")])
+    records.raw.append(msgspec.Raw(as_sent))
+    records.heads.append(msgspec.json.decode(as_sent, type=RecordHead))
+    with transaction(warehouse) as conn:
+        assert raw.land_raw(conn, payments, records, CTX) == 2
+        # the same records as dicts: nothing to change
+        assert raw.land(conn, payments, [_payment("PM1"), _payment("PM2")], CTX) == 0
+    rows = _rows(warehouse)
+    assert rows[0][1].replace(" ", "") == as_sent.decode()
+    events = raw.RESOURCES["events"]
+    event = {"id": "EV1", "created_at": "2026-10-01T12:00:00.000Z", "resource_type": "payments", "action": "created"}
+    with transaction(warehouse) as conn:
+        assert raw.land_raw(conn, events, _raw_records([event]), CTX) == 1
+        assert conn.execute(sa.text("SELECT resource_type, action FROM raw.gocardless_events")).one() == ("payments", "created")
+
+
+def test_land_raw_payout_items_keys_items_like_land_payout_items(warehouse):
+    items = [
+        {"type": "payment_paid_out", "amount": "10", "links": {"payment": "PM1"}},
+        {"type": "gocardless_fee", "amount": "-1", "links": {"payment": "PM1"}},
+        {"type": "gocardless_fee", "amount": "-1", "links": {"payment": "PM1"}},
+    ]
+    with transaction(warehouse) as conn:
+        assert raw.land_raw_payout_items(conn, [("PO1", _raw_records(items))], CTX) == 3
+        assert raw.land_payout_items(conn, [("PO1", items)], CTX) == 0
+        assert conn.execute(sa.text("SELECT payout_id, count(*) FROM raw.gocardless_payout_items GROUP BY 1")).one() == ("PO1", 3)
+    assert [r[0] for r in _rows(warehouse, "raw.gocardless_payout_items")] == sorted(raw.payout_item_ids("PO1", items))

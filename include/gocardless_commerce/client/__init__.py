@@ -21,7 +21,7 @@ from gocardless_commerce.client.errors import (
     is_transient,
 )
 from gocardless_commerce.client.oauth import CONNECT_URLS, exchange_code, oauth_urls
-from gocardless_commerce.client.pagination import Page
+from gocardless_commerce.client.pagination import Page, RawPage, RawRecords, RecordHead
 from gocardless_commerce.client.rate_limit import RateLimit, RateLimitWaits
 
 __all__ = [
@@ -42,6 +42,9 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimitWaits",
+    "RawPage",
+    "RawRecords",
+    "RecordHead",
     "TransportError",
     "ValidationFailedError",
     "exchange_code",

@@ -22,7 +22,14 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 from gocardless_commerce.client.errors import RateLimitError, is_transient
-from gocardless_commerce.client.pagination import Page, page_from_body, paginate
+from gocardless_commerce.client.pagination import (
+    RAW_BODY_DECODER,
+    Page,
+    RawPage,
+    page_from_body,
+    paginate,
+    raw_page_from_body,
+)
 from gocardless_commerce.client.rate_limit import RateLimit, RateLimitWaits
 from gocardless_commerce.client.transport import Transport, mask_token
 
@@ -201,6 +208,16 @@ class GoCardlessClient:
         """
         return paginate(
             lambda query: self._call("GET", f"/{resource}", params=query), resource, params
+        )
+
+    def iter_raw_pages(self, resource: str, params: Mapping[str, Any] | None = None) -> Iterator[RawPage]:
+        """:meth:`iter_pages`, each record left as the exact JSON the API sent
+        (:class:`~.pagination.RawPage`): for callers that store records, not read them."""
+        return paginate(
+            lambda query: self._call("GET", f"/{resource}", params=query, decoder=RAW_BODY_DECODER),
+            resource,
+            params,
+            page_from=raw_page_from_body,
         )
 
     def iter_records(

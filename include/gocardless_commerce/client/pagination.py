@@ -4,6 +4,10 @@ Lists come back as ``{"<resource>": [...], "meta": {"cursors": {"before", "after
 "linked": {...}}``; the next page is requested with ``after=<meta.cursors.after>`` until it
 is null. :func:`paginate` is a generator so a sync holds one page in memory at a time and
 the next request is only made when the caller asks for the next page.
+
+Pages come in two shapes: :class:`Page` (records decoded into dicts) and :class:`RawPage`
+(each record kept as the exact JSON the API sent, plus the few fields a sync reads): a sync
+that stores records as JSON never builds, nor re-encodes, a dict per record.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from gocardless_commerce.client.errors import MalformedResponseError
 
@@ -47,10 +53,74 @@ def page_from_body(resource: str, body: Mapping[str, Any]) -> Page:
     )
 
 
+class RecordHead(msgspec.Struct, frozen=True):
+    """The few fields of a record that a sync reads; the rest stays in its raw JSON."""
+
+    id: str | None = None
+    created_at: str | None = None
+    resource_type: str | None = None  # events
+    action: str | None = None  # events
+    type: str | None = None  # payout items
+    links: dict[str, Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecords:
+    """Records as the API sent them: ``raw[i]`` is record *i*'s exact JSON, ``heads[i]`` its
+    :class:`RecordHead`. Nothing else of a record is decoded into Python objects."""
+
+    raw: list[msgspec.Raw]
+    heads: list[RecordHead]
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """One page of a list endpoint, its records left as JSON (see :class:`RawRecords`)."""
+
+    records: RawRecords
+    linked: dict[str, RawRecords] = field(default_factory=dict)
+    after: str | None = None
+    before: str | None = None
+
+
+#: A list response with its values left undecoded: what the transport returns for raw pages.
+RAW_BODY_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_HEADS = msgspec.json.Decoder(list[RecordHead])
+_ANY = msgspec.json.Decoder()
+_RAW_GROUPS = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
+
+
+def _raw_records(resource: str, value: msgspec.Raw | None) -> RawRecords:
+    try:
+        if value is None:
+            raise msgspec.ValidationError("missing")
+        return RawRecords(raw=_RAW_LIST.decode(value), heads=_HEADS.decode(value))
+    except msgspec.ValidationError:
+        raise MalformedResponseError(200, f"list response without a {resource!r} array of objects") from None
+
+
+def raw_page_from_body(resource: str, body: Mapping[str, msgspec.Raw]) -> RawPage:
+    """:func:`page_from_body` for a body decoded by :data:`RAW_BODY_DECODER`."""
+    records = _raw_records(resource, body.get(resource))
+    meta = _ANY.decode(body["meta"]) if "meta" in body else None
+    cursors = ((meta if isinstance(meta, dict) else None) or {}).get("cursors") or {}
+    try:
+        groups = _RAW_GROUPS.decode(body["linked"]) if "linked" in body else None
+    except msgspec.ValidationError:
+        raise MalformedResponseError(200, "list response whose 'linked' is not an object") from None
+    linked = {name: _raw_records(name, value) for name, value in (groups or {}).items()}
+    return RawPage(records=records, linked=linked, after=cursors.get("after"), before=cursors.get("before"))
+
+
 def paginate(
     fetch: Callable[[dict[str, Any]], Mapping[str, Any]],
     resource: str,
     params: Mapping[str, Any] | None = None,
+    page_from: Callable[[str, Mapping[str, Any]], Any] = page_from_body,
 ) -> Iterator[Page]:
     """Yield pages until ``meta.cursors.after`` is null.
 
@@ -60,7 +130,7 @@ def paginate(
     """
     query: dict[str, Any] = {"limit": DEFAULT_PAGE_SIZE, **(params or {})}
     while True:
-        page = page_from_body(resource, fetch(dict(query)))
+        page = page_from(resource, fetch(dict(query)))
         yield page
         if not page.after:
             return

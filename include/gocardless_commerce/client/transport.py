@@ -147,8 +147,14 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
+        decoder: msgspec.json.Decoder = _JSON_DECODER,
     ) -> dict[str, Any]:
-        """Perform one attempt; return the decoded body (``{}`` for 204) or raise."""
+        """Perform one attempt; return the decoded body (``{}`` for 204) or raise.
+
+        :param decoder: decodes a successful body; it must yield a dict (e.g. a
+            ``dict[str, msgspec.Raw]`` decoder leaves the values undecoded). Error bodies are
+            always decoded in full.
+        """
         self.wait_for_budget()
         with self._lock:
             self.request_count += 1
@@ -172,15 +178,17 @@ class Transport:
         except requests.RequestException as exc:
             raise TransportError(f"{method} {path}: {_reason(exc)}", transient=False) from None
         self._note_rate_limit(response)
-        return self._decode(method, response)
+        return self._decode(method, response, decoder)
 
-    def _decode(self, method: str, response: requests.Response) -> dict[str, Any]:
+    def _decode(
+        self, method: str, response: requests.Response, decoder: msgspec.json.Decoder = _JSON_DECODER
+    ) -> dict[str, Any]:
         status = response.status_code
         if status == 204 or (status < 300 and not response.content and method == "DELETE"):
             return {}
         content_type = response.headers.get("Content-Type")
         try:
-            body = _JSON_DECODER.decode(response.content)
+            body = (decoder if status < 400 else _JSON_DECODER).decode(response.content)
         except msgspec.DecodeError:
             raise MalformedResponseError(status, response.content, content_type) from None
         if not isinstance(body, dict):

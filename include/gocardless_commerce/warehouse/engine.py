@@ -8,6 +8,7 @@ after, and opening retries while another process holds the lock.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -67,6 +68,80 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         conn.close()
 
 
+class Session:
+    """Many short transactions of one task (the chunks of a sync) over one connection.
+
+    :func:`transaction` opens the warehouse for each unit of work. A task that commits chunk
+    after chunk would pay, with DuckDB, an open and a checkpoint-on-close per chunk (and a
+    buffer pool rebuilt from the file each time); a session keeps its connection between its
+    transactions while they follow each other closely. Once the gap before a transaction was
+    longer than ``release_after`` seconds (a throttled or slow API), the connection is closed
+    after that transaction commits, so that other processes waiting for the DuckDB file get it
+    in between; reopening then costs little next to the wait. Each transaction still commits
+    on its own: holding the connection changes nothing of what is durable when.
+
+    :param duckdb_settings: ``SET`` on each DuckDB connection the session opens (e.g.
+        ``{"memory_limit": "128MB"}``); the file's database instance lives as long as the
+        connection, so they last the session only. Ignored for PostgreSQL.
+    """
+
+    def __init__(self, engine: Engine, *, release_after: float = 2.0, duckdb_settings: dict[str, str] | None = None) -> None:
+        self.engine = engine
+        self.release_after = release_after
+        self.duckdb_settings = dict(duckdb_settings or {})
+        self.connections_opened = 0
+        self._conn: Connection | None = None
+        self._last_end: float | None = None
+
+    def _open(self) -> Connection:
+        conn = _connect(self.engine)
+        self.connections_opened += 1
+        if is_duckdb(self.engine) and self.duckdb_settings:
+            for name, value in self.duckdb_settings.items():
+                conn.exec_driver_sql(f"SET {name} = '{value}'")
+            conn.commit()  # SQLAlchemy autobegins on exec; settings are not transactional
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """Like :func:`transaction`: commits on success, rolls back on any error."""
+        started = time.monotonic()
+        gap = started - self._last_end if self._last_end is not None else 0.0
+        if self._conn is None:
+            self._conn = self._open()
+        committed = False
+        try:
+            with self._conn.begin():
+                yield self._conn
+            committed = True
+        finally:
+            self._last_end = time.monotonic()
+            if not committed or gap > self.release_after:
+                self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 def describe(engine: Engine) -> str:
     """The warehouse location for logs, without credentials."""
     return engine.url.render_as_string(hide_password=True)
+
+
+def limit_duckdb_memory(conn: Connection, limit: str | None = None) -> None:
+    """Cap DuckDB's memory for the rest of this connection (:func:`settings.duckdb_memory_limit`).
+
+    Long scans fill DuckDB's block cache up to its default of 80 % of RAM; with a cap it evicts
+    and spills instead, so a task working through a large history keeps a flat footprint. No-op on
+    PostgreSQL, whose memory is the server's business.
+    """
+    if conn.dialect.name == "duckdb":
+        conn.exec_driver_sql(f"SET memory_limit = '{limit or settings.duckdb_memory_limit()}'")
