@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import msgspec
 import sqlalchemy as sa
@@ -130,3 +132,24 @@ def test_land_raw_payout_items_keys_items_like_land_payout_items(warehouse):
         assert raw.land_payout_items(conn, [("PO1", items)], CTX) == 0
         assert conn.execute(sa.text("SELECT payout_id, count(*) FROM raw.gocardless_payout_items GROUP BY 1")).one() == ("PO1", 3)
     assert [r[0] for r in _rows(warehouse, "raw.gocardless_payout_items")] == sorted(raw.payout_item_ids("PO1", items))
+
+
+def test_the_sync_lands_records_without_importing_pandas(tmp_path):
+    # pandas costs the sync process ~40 MB of RSS; the landing path must not pull it in.
+    script = f"""
+import sys, msgspec
+from gocardless_commerce import raw, sync
+from gocardless_commerce.client.pagination import RawRecords, RecordHead
+from gocardless_commerce.warehouse.engine import get_engine, transaction
+from gocardless_commerce.warehouse.migrations import apply_migrations
+engine = get_engine("duckdb:///{tmp_path / 'w.duckdb'}")
+apply_migrations(engine)
+body = b'{{"id":"PM1","created_at":"2026-10-01T12:00:00.000Z"}}'
+records = RawRecords(raw=[msgspec.Raw(body)], heads=[msgspec.json.decode(body, type=RecordHead)])
+ctx = raw.LandingContext(user_id="u", data_connection_id="dc", run_id="r", extracted_at="2026-11-01 00:00:00")
+with transaction(engine) as conn:
+    assert raw.land_raw(conn, raw.RESOURCES["payments"], records, ctx) == 1
+    raw.mark_removed(conn, raw.RESOURCES["payments"], "dc", ["PM1"], "2026-11-01 00:00:00")
+assert "pandas" not in sys.modules, "pandas was imported"
+"""
+    subprocess.run([sys.executable, "-c", script], check=True)
