@@ -39,7 +39,7 @@ from gocardless_commerce.commerce.transactions import (
     transactions_frame,
 )
 from gocardless_commerce.raw_reader import DEFAULT_CHUNK_ROWS, RawReader, read_raw
-from gocardless_commerce.warehouse.engine import transaction
+from gocardless_commerce.warehouse.engine import limit_duckdb_memory, transaction
 from gocardless_commerce.warehouse.loader import Column, UpsertTarget, delete_missing, frame_rows, key_set, upsert
 
 log = logging.getLogger(__name__)
@@ -272,6 +272,7 @@ def load(engine: Engine, run: ModelRun) -> dict:
     summary = {}
     quarantine = run.read("quarantine")
     with transaction(engine) as conn:
+        limit_duckdb_memory(conn)
         for name, (target, key_expression) in LOAD_TARGETS.items():
             frames = _staged_frames(run, name)
             if frames is None:

@@ -28,17 +28,20 @@ from sqlalchemy.engine import Connection, Engine
 
 from gocardless_commerce.commerce.frames import RAW_COLUMNS, RawRecord, as_timestamp, records
 from gocardless_commerce.commerce.lookups import Lookups, SubscriptionEvent
-from gocardless_commerce.commerce.mapping import EVENT_LINK_KEY, FEE_ITEM_TYPES
+from gocardless_commerce.commerce.mapping import EVENT_LINK_KEY, FEE_ITEM_TYPES, SUBSCRIPTION_EVENT_STATE
 from gocardless_commerce.commerce.money import minor_to_major
-from gocardless_commerce.warehouse.engine import transaction
-from gocardless_commerce.warehouse.loader import staged
+from gocardless_commerce.warehouse.engine import limit_duckdb_memory, transaction
 
-#: Records per chunk: about 60 MB of Python objects for payments, whatever the history.
-DEFAULT_CHUNK_ROWS = 25_000
+#: Records per chunk: about 50 MB of Python objects for payments, whatever the history.
+DEFAULT_CHUNK_ROWS = 10_000
 
 _FEE_TYPES = ", ".join(f"'{t}'" for t in sorted(FEE_ITEM_TYPES))
+#: Subscription actions the model replays (``status_history``, ``ended_at``); others change nothing.
+_STATUS_ACTIONS = ", ".join(f"'{a}'" for a in sorted(SUBSCRIPTION_EVENT_STATE))
+#: Resources whose commerce rows carry ``updated_at`` (their newest event).
+_DATED_RESOURCES = ("payments", "payouts", "refunds", "subscriptions")
 _LINKED_ID = "CASE e.resource_type " + " ".join(
-    f"WHEN '{resource_type}' THEN e.payload -> 'links' ->> '{key}'" for resource_type, key in sorted(EVENT_LINK_KEY.items())
+    f"WHEN '{resource_type}' THEN e.payload -> 'links' ->> '{EVENT_LINK_KEY[resource_type]}'" for resource_type in _DATED_RESOURCES
 ) + " END"
 
 #: name → the query filling it (``:dc`` is the data connection). Created per reading, dropped after.
@@ -49,9 +52,15 @@ _FACT_TABLES = {
             SELECT e.resource_type, {_LINKED_ID} AS resource_id, e.created_at
             FROM raw.gocardless_events e
             WHERE e.data_connection_id = :dc AND e.removed_at IS NULL AND e.created_at IS NOT NULL
+              AND e.resource_type IN ({", ".join(f"'{r}'" for r in _DATED_RESOURCES)})
         ) linked
         WHERE resource_id IS NOT NULL AND resource_id <> ''
         GROUP BY resource_type, resource_id""",
+    # each mandate's customer (a payment's, refund's or subscription's customer is its mandate's)
+    "model_mandate_customer": """
+        SELECT id AS mandate_id, payload -> 'links' ->> 'customer' AS customer_id
+        FROM raw.gocardless_mandates
+        WHERE data_connection_id = :dc AND removed_at IS NULL AND COALESCE(payload -> 'links' ->> 'customer', '') <> ''""",
     # fee payout items linked to a payment (summed per payment in Python: amounts may be malformed)
     "model_payment_fee_items": f"""
         SELECT payload -> 'links' ->> 'payment' AS payment_id, payload ->> 'amount' AS amount
@@ -64,16 +73,27 @@ _FACT_TABLES = {
         FROM raw.gocardless_payout_items
         WHERE data_connection_id = :dc AND removed_at IS NULL AND payload ->> 'type' = 'refund'
           AND COALESCE(payload -> 'links' ->> 'refund', '') <> ''""",
-    "model_subscription_events": """
+    # the status-changing subscription events (not ``payment_created``: one per payment)
+    "model_subscription_events": f"""
         SELECT payload -> 'links' ->> 'subscription' AS subscription_id, id AS event_id, created_at, action,
                user_id, data_connection_id
         FROM raw.gocardless_events
         WHERE data_connection_id = :dc AND removed_at IS NULL AND resource_type = 'subscriptions'
+          AND action IN ({_STATUS_ACTIONS})
           AND created_at IS NOT NULL AND COALESCE(payload -> 'links' ->> 'subscription', '') <> ''""",
 }
 
 #: Fee payout items not linked to a payment: the ``FEE`` transactions.
 UNLINKED_FEE_ITEMS = f"payload ->> 'type' IN ({_FEE_TYPES}) AND COALESCE(payload -> 'links' ->> 'payment', '') = ''"
+
+
+@dataclass(frozen=True)
+class _RawChunk:
+    frame: pd.DataFrame
+    last_events: dict[tuple[str, str, str], object]
+    customers: dict[tuple[str, str], str]
+    first: str  # the chunk's id range
+    last: str
 
 
 @dataclass(frozen=True)
@@ -87,14 +107,15 @@ class Chunk:
 class RawReader:
     """Chunked reads of one data connection's live raw records (removed ones excluded).
 
-    Use :func:`read_raw` to get one: the fact tables exist for the reader's lifetime.
+    Use :func:`read_raw` to get one: the fact tables exist for the reader's lifetime. A chunk is
+    an id range; every fact it needs is selected by that range in SQL (no id lists travel to
+    the warehouse, so nothing accumulates in a long read transaction).
     """
 
     def __init__(self, conn: Connection, data_connection_id: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
         self.conn = conn
         self.dc = data_connection_id
         self.chunk_rows = chunk_rows
-        self._customer_of_mandate: dict[tuple[str, str], str] | None = None
 
     # -- facts -----------------------------------------------------------------------------
     def create_fact_tables(self) -> None:
@@ -105,138 +126,141 @@ class RawReader:
         for name in _FACT_TABLES:
             self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
 
-    @property
-    def customer_of_mandate(self) -> dict[tuple[str, str], str]:
-        """Every mandate's customer: small (one per mandate, not per payment), read once."""
-        if self._customer_of_mandate is None:
-            rows = self.conn.execute(
-                sa.text(
-                    "SELECT data_connection_id, id, payload -> 'links' ->> 'customer' FROM raw.gocardless_mandates "
-                    "WHERE data_connection_id = :dc AND removed_at IS NULL"
-                ),
-                {"dc": self.dc},
-            )
-            self._customer_of_mandate = {(dc, mandate): customer for dc, mandate, customer in rows if customer}
-        return self._customer_of_mandate
+    def _select(self, sql: str, **params) -> list[tuple]:
+        return self.conn.execute(sa.text(sql), {"dc": self.dc, **params}).all()
 
-    def _facts_of(self, table: str, key: str, columns: str, ids: Sequence[str], tail: str = "") -> list[tuple]:
-        """Rows of ``table`` whose ``key`` is one of ``ids`` (joined on a staged id list), then ``tail``."""
-        if not ids:
-            return []
-        with staged(self.conn, ["k"], [(i,) for i in sorted(set(ids))]) as stage:
-            return self.conn.execute(
-                sa.text(f"SELECT {columns} FROM {table} f JOIN {stage} s ON f.{key} = s.k {tail}"), {"dc": self.dc}
-            ).all()
-
-    def _records_by_id(self, table: str, ids: Sequence[str], resource_type: str) -> tuple[dict, dict]:
-        """Full raw records of ``ids`` (e.g. the payments refunded by a chunk of refunds) and their last events."""
-        rows = self._facts_of(
-            table, "id",
-            "f.user_id, f.data_connection_id, f.id, f.created_at, CAST(f.payload AS VARCHAR), le.last_event_at", ids,
-            tail=f"LEFT JOIN model_last_event le ON le.resource_type = '{resource_type}' AND le.resource_id = f.id "
-                 "WHERE f.data_connection_id = :dc AND f.removed_at IS NULL",
-        )
-        found, last_events = {}, {}
-        for user_id, dc, rid, created_at, payload, last_event_at in rows:
+    def _records(self, table: str, resource_type: str, ids_in: str, **params) -> tuple[dict, dict, dict]:
+        """Full records of ``table`` whose id is in the subquery ``ids_in`` (e.g. the payments a
+        chunk of refunds refers to), their newest event times and their mandates' customers."""
+        found, last_events, customers = {}, {}, {}
+        for user_id, dc, rid, created_at, payload, mandate_id, customer_id, last_event_at in self._select(
+            f"SELECT r.user_id, r.data_connection_id, r.id, r.created_at, CAST(r.payload AS VARCHAR), "
+            f"mc.mandate_id, mc.customer_id, le.last_event_at FROM {table} r "
+            f"LEFT JOIN model_mandate_customer mc ON mc.mandate_id = (r.payload -> 'links' ->> 'mandate') "
+            f"LEFT JOIN model_last_event le ON le.resource_type = '{resource_type}' AND le.resource_id = r.id "
+            f"WHERE r.data_connection_id = :dc AND r.removed_at IS NULL AND r.id IN ({ids_in})",
+            **params,
+        ):
             found[(dc, rid)] = RawRecord(user_id, dc, rid, as_timestamp(created_at), json.loads(payload))
             if last_event_at is not None:
                 last_events[(dc, resource_type, rid)] = as_timestamp(last_event_at)
-        return found, last_events
+            if customer_id:
+                customers[(dc, mandate_id)] = customer_id
+        return found, last_events, customers
 
     # -- chunks ----------------------------------------------------------------------------
-    def _chunks(self, table: str, resource_type: str | None, where: str = "", extra: Sequence[str] = ()) -> Iterator[tuple[pd.DataFrame, dict]]:
-        """Keyset pages of ``table`` ordered by id, each with its rows' newest event times."""
-        extra_columns = "".join(f", t.{c}" for c in extra)
-        filtered = f" AND ({where})" if where else ""
-        joined = (
-            f"LEFT JOIN model_last_event le ON le.resource_type = '{resource_type}' AND le.resource_id = t.id"
+    def _chunks(self, table: str, resource_type: str | None, where: str = "", extra: Sequence[str] = ()) -> Iterator[_RawChunk]:
+        """Keyset pages of ``table`` ordered by id: rows, newest event times, mandates' customers."""
+        live = "t.data_connection_id = :dc AND t.removed_at IS NULL" + (f" AND ({where})" if where else "")
+        last_event = (  # the join side restricted to the chunk's id range: small, whatever the history
+            f"LEFT JOIN (SELECT resource_id, last_event_at FROM model_last_event WHERE resource_type = '{resource_type}' "
+            f"AND resource_id BETWEEN :first AND :last) le ON le.resource_id = t.id"
             if resource_type else ""
         )
-        last_event = "le.last_event_at" if resource_type else "NULL"
+        select = (
+            "SELECT t.user_id, t.data_connection_id, t.id, t.created_at, CAST(t.payload AS VARCHAR)"
+            + "".join(f", t.{c}" for c in extra)
+            + ", mc.mandate_id, mc.customer_id, " + ("le.last_event_at" if resource_type else "NULL")
+            + f" FROM {table} t LEFT JOIN model_mandate_customer mc ON mc.mandate_id = (t.payload -> 'links' ->> 'mandate') "
+            + last_event
+        )
         after = ""
         while True:
-            rows = self.conn.execute(
-                sa.text(
-                    f"SELECT t.user_id, t.data_connection_id, t.id, t.created_at, t.payload{extra_columns}, {last_event} "
-                    f"FROM (SELECT user_id, data_connection_id, id, created_at, CAST(payload AS VARCHAR) AS payload"
-                    f"{''.join(f', {c}' for c in extra)} FROM {table} "
-                    f"WHERE data_connection_id = :dc AND removed_at IS NULL AND id > :after{filtered} "
-                    f"ORDER BY id LIMIT :limit) t {joined} ORDER BY t.id"
-                ),
-                {"dc": self.dc, "after": after, "limit": self.chunk_rows},
-            ).all()
-            if not rows:
+            # ids first (a top-N over one narrow column), then the rows of that id range
+            first, last = self._select(
+                f"SELECT min(id), max(id) FROM (SELECT t.id FROM {table} t WHERE {live} AND t.id > :after "
+                "ORDER BY t.id LIMIT :limit) chunk",
+                after=after, limit=self.chunk_rows,
+            )[0]
+            if first is None:
                 return
+            rows = self._select(f"{select} WHERE {live} AND t.id BETWEEN :first AND :last ORDER BY t.id", first=first, last=last)
             columns = list(zip(*rows, strict=True))
-            frame = pd.DataFrame(dict(zip((*RAW_COLUMNS, *extra), columns[:-1], strict=True)), dtype=object)
-            last_events = {
-                (dc, resource_type, rid): as_timestamp(at)
-                for dc, rid, at in zip(columns[1], columns[2], columns[-1], strict=True) if at is not None
-            }
-            yield frame, last_events
-            after = rows[-1][2]
+            dcs, ids = columns[1], columns[2]
+            yield _RawChunk(
+                frame=pd.DataFrame(dict(zip((*RAW_COLUMNS, *extra), columns[:-3], strict=True)), dtype=object),
+                last_events={(dc, resource_type, rid): as_timestamp(at)
+                             for dc, rid, at in zip(dcs, ids, columns[-1], strict=True) if at is not None},
+                customers={(dc, mandate): customer
+                           for dc, mandate, customer in zip(dcs, columns[-3], columns[-2], strict=True) if customer},
+                first=first,
+                last=last,
+            )
+            after = last
 
     def payments(self) -> Iterator[Chunk]:
-        for frame, last_events in self._chunks("raw.gocardless_payments", "payments"):
+        for chunk in self._chunks("raw.gocardless_payments", "payments"):
             fees: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-            for payment_id, amount in self._facts_of(
-                "model_payment_fee_items", "payment_id", "f.payment_id, f.amount", list(frame["id"])
+            for payment_id, amount in self._select(
+                "SELECT payment_id, amount FROM model_payment_fee_items WHERE payment_id BETWEEN :first AND :last",
+                first=chunk.first, last=chunk.last,
             ):
                 amount = minor_to_major(amount)
                 if amount is not None:
                     fees[(self.dc, payment_id)] += amount
-            yield Chunk(frame, Lookups(
-                customer_of_mandate=self.customer_of_mandate, fees_of_payment=dict(fees), last_event_at=last_events,
+            yield Chunk(chunk.frame, Lookups(
+                customer_of_mandate=chunk.customers, fees_of_payment=dict(fees), last_event_at=chunk.last_events,
             ))
 
     def refunds(self) -> Iterator[Chunk]:
-        for frame, last_events in self._chunks("raw.gocardless_refunds", "refunds"):
-            payment_ids = [r.payload.get("links", {}).get("payment") for r in records(frame)
-                           if isinstance(r.payload.get("links"), dict)]
-            payments, _ = self._records_by_id("raw.gocardless_payments", [p for p in payment_ids if isinstance(p, str) and p], "payments")
+        for chunk in self._chunks("raw.gocardless_refunds", "refunds"):
+            payments, _, payment_customers = self._records(
+                "raw.gocardless_payments", "payments",
+                "SELECT f.payload -> 'links' ->> 'payment' FROM raw.gocardless_refunds f "
+                "WHERE f.data_connection_id = :dc AND f.removed_at IS NULL AND f.id BETWEEN :first AND :last",
+                first=chunk.first, last=chunk.last,
+            )
             payout_of_refund = {
                 (self.dc, refund_id): payout_id
-                for refund_id, payout_id in self._facts_of(
-                    "model_refund_items", "refund_id", "f.refund_id, f.payout_id", list(frame["id"]), tail="ORDER BY f.item_id"
+                for refund_id, payout_id in self._select(
+                    "SELECT refund_id, payout_id FROM model_refund_items WHERE refund_id BETWEEN :first AND :last "
+                    "ORDER BY item_id",  # the last item wins, as in build_lookups
+                    first=chunk.first, last=chunk.last,
                 )
             }
-            yield Chunk(frame, Lookups(
-                customer_of_mandate=self.customer_of_mandate, payments=payments,
-                payout_of_refund=payout_of_refund, last_event_at=last_events,
+            yield Chunk(chunk.frame, Lookups(
+                customer_of_mandate={**payment_customers, **chunk.customers}, payments=payments,
+                payout_of_refund=payout_of_refund, last_event_at=chunk.last_events,
             ))
 
     def payouts(self) -> Iterator[Chunk]:
-        for frame, last_events in self._chunks("raw.gocardless_payouts", "payouts"):
-            yield Chunk(frame, Lookups(last_event_at=last_events))
+        for chunk in self._chunks("raw.gocardless_payouts", "payouts"):
+            yield Chunk(chunk.frame, Lookups(last_event_at=chunk.last_events))
 
     def unlinked_fee_items(self) -> Iterator[Chunk]:
-        for frame, _ in self._chunks("raw.gocardless_payout_items", None, UNLINKED_FEE_ITEMS, extra=("payout_id",)):
-            payouts, last_events = self._records_by_id("raw.gocardless_payouts", list(frame["payout_id"]), "payouts")
-            yield Chunk(frame, Lookups(
-                customer_of_mandate=self.customer_of_mandate, payouts=payouts, last_event_at=last_events,
+        for chunk in self._chunks("raw.gocardless_payout_items", None, UNLINKED_FEE_ITEMS, extra=("payout_id",)):
+            payouts, last_events, _ = self._records(
+                "raw.gocardless_payouts", "payouts",
+                f"SELECT f.payout_id FROM raw.gocardless_payout_items f WHERE f.data_connection_id = :dc "
+                f"AND f.removed_at IS NULL AND ({UNLINKED_FEE_ITEMS.replace('payload', 'f.payload')}) "
+                "AND f.id BETWEEN :first AND :last",
+                first=chunk.first, last=chunk.last,
+            )
+            yield Chunk(chunk.frame, Lookups(
+                customer_of_mandate=chunk.customers, payouts=payouts, last_event_at=last_events,
             ))
 
     def subscriptions(self) -> Iterator[Chunk]:
-        for frame, last_events in self._chunks("raw.gocardless_subscriptions", "subscriptions"):
+        for chunk in self._chunks("raw.gocardless_subscriptions", "subscriptions"):
             history: dict[tuple[str, str], list[SubscriptionEvent]] = defaultdict(list)
-            for subscription_id, event_id, created_at, action in self._facts_of(
-                "model_subscription_events", "subscription_id",
-                "f.subscription_id, f.event_id, f.created_at, f.action", list(frame["id"]),
+            for subscription_id, event_id, created_at, action in self._select(
+                "SELECT subscription_id, event_id, created_at, action FROM model_subscription_events "
+                "WHERE subscription_id BETWEEN :first AND :last",
+                first=chunk.first, last=chunk.last,
             ):
                 history[(self.dc, subscription_id)].append(SubscriptionEvent(as_timestamp(created_at), event_id, action))
             for events in history.values():
                 events.sort()
-            yield Chunk(frame, Lookups(
-                customer_of_mandate=self.customer_of_mandate, last_event_at=last_events,
-                subscription_events=dict(history),
+            yield Chunk(chunk.frame, Lookups(
+                customer_of_mandate=chunk.customers, last_event_at=chunk.last_events, subscription_events=dict(history),
             ))
 
     def subscription_events(self) -> pd.DataFrame:
-        """Status events of every subscription, as a raw events frame (for the insights)."""
-        rows = self.conn.execute(sa.text(
+        """Status-changing events of every subscription, as a raw events frame (for the insights)."""
+        rows = self._select(
             "SELECT user_id, data_connection_id, event_id, created_at, subscription_id, action "
             "FROM model_subscription_events ORDER BY event_id"
-        )).all()
+        )
         columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
         payloads = [
             json.dumps({"resource_type": "subscriptions", "action": action, "links": {"subscription": subscription_id}})
@@ -252,9 +276,8 @@ class RawReader:
 def read_raw(engine: Engine, data_connection_id: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[RawReader]:
     """A :class:`RawReader` over one consistent snapshot (one read transaction)."""
     with transaction(engine) as conn:
+        limit_duckdb_memory(conn)
         reader = RawReader(conn, data_connection_id, chunk_rows)
         reader.create_fact_tables()
-        try:
-            yield reader
-        finally:
-            reader.drop_fact_tables()
+        yield reader
+        reader.drop_fact_tables()  # on error the rollback drops them

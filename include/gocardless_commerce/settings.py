@@ -31,6 +31,15 @@ def warehouse_url() -> str:
     return f"duckdb:///{data_dir() / 'warehouse.duckdb'}"
 
 
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory limit for the model's connections (``GC_COMMERCE_DUCKDB_MEMORY_LIMIT``).
+
+    DuckDB's own default is 80 % of the machine's RAM, which it fills with cached blocks and
+    temporary tables; a limit makes it spill to disk instead, so a task's memory stays flat.
+    """
+    return os.environ.get("GC_COMMERCE_DUCKDB_MEMORY_LIMIT", "128MB")
+
+
 def sql_dir() -> Path:
     """The project's ``sql/`` folder (DDL migrations and analyst views)."""
     return Path(os.environ.get("GC_COMMERCE_SQL_DIR", PROJECT_ROOT / "sql"))

@@ -61,7 +61,9 @@ PAGE_LIMIT = 500
 #: memory limit bounds DuckDB's buffers (table blocks, primary-key indexes), which otherwise
 #: grow with the tables upserted into; beyond it DuckDB evicts to its temp directory
 #: (``<file>.tmp``). One thread: the API client, not DuckDB, is what the sync waits for.
-#: ``GC_SYNC_DUCKDB_MEMORY_LIMIT`` overrides the limit (a chunk's upsert must fit in it).
+#: The indexes stay in memory, so a big merchant's sync outgrows the limit: the chunk is then
+#: retried with the limit doubled (:meth:`~.warehouse.engine.Session.run`).
+#: ``GC_SYNC_DUCKDB_MEMORY_LIMIT`` sets the starting limit.
 DUCKDB_SETTINGS = {"memory_limit": os.environ.get("GC_SYNC_DUCKDB_MEMORY_LIMIT", "96MB"), "threads": "1"}
 
 
@@ -261,8 +263,7 @@ class _Sync:
         """
         if not len(records):
             return
-        with self.session.transaction() as conn:
-            stats.changed += raw.land_raw(conn, target, records, self.ctx)
+        stats.changed += self.session.run(lambda conn: raw.land_raw(conn, target, records, self.ctx))
         stats.records += len(records)
 
     def _note_payouts(self, records: list[RecordHead]) -> None:
@@ -315,8 +316,7 @@ class _Sync:
     def _land_payout_item_chunk(self, stats: StreamStats, pending: list[tuple[str, RawRecords]]) -> None:
         if not pending:
             return
-        with self.session.transaction() as conn:
-            stats.changed += raw.land_raw_payout_items(conn, pending, self.ctx)
+        stats.changed += self.session.run(lambda conn: raw.land_raw_payout_items(conn, pending, self.ctx))
         stats.records += sum(len(items) for _, items in pending)
 
     # -- modes ---------------------------------------------------------------------------------
@@ -342,11 +342,12 @@ class _Sync:
         self._log_stream("payout_items")
 
     def _mark_removed(self, resource: str, seen: set[str], created_since: str | None) -> None:
-        with self.session.transaction() as conn:
-            removed = raw.mark_removed(
+        removed = self.session.run(
+            lambda conn: raw.mark_removed(
                 conn, raw.RESOURCES[resource], self.request.data_connection_id, seen,
                 self.ctx.extracted_at, created_since,
             )
+        )
         self._stats(resource).removed += removed
         if removed:
             log.warning("%s: %d records no longer returned by GoCardless, flagged removed_at", resource, removed)

@@ -66,3 +66,36 @@ def test_duckdb_settings_apply_to_the_session_only(probe):
         pytest.skip("DuckDB settings")
     with Session(probe, duckdb_settings={"threads": "1"}) as session, session.transaction() as conn:
         assert conn.execute(sa.text("SELECT current_setting('threads')")).scalar_one() == 1
+
+
+def test_work_that_outgrows_the_duckdb_memory_limit_is_retried_with_it_doubled(probe):
+    if not is_duckdb(probe):
+        pytest.skip("DuckDB memory limit")
+    import duckdb
+
+    limits = []
+
+    def work(conn):
+        limits.append(conn.execute(sa.text("SELECT current_setting('memory_limit')")).scalar_one())
+        conn.execute(sa.text("INSERT INTO meta.session_probe VALUES (1)"))
+        if len(limits) < 3:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
+        return "done"
+
+    with Session(probe, duckdb_settings={"memory_limit": "64MiB"}) as session:
+        assert session.run(work) == "done"
+        assert session.duckdb_settings["memory_limit"] == "256MiB"
+    assert limits == ["64.0 MiB", "128.0 MiB", "256.0 MiB"]
+    assert _count(probe) == 1  # the failed attempts were rolled back
+
+
+def test_other_errors_are_not_retried(probe):
+    calls = []
+
+    def work(conn):
+        calls.append(1)
+        raise ValueError("bad chunk")
+
+    with Session(probe, duckdb_settings={"memory_limit": "64MiB"}) as session, pytest.raises(ValueError):
+        session.run(work)
+    assert calls == [1]

@@ -8,10 +8,12 @@ after, and opening retries while another process holds the lock.
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -21,6 +23,7 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 from gocardless_commerce import settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def is_duckdb(engine: Engine) -> bool:
@@ -68,6 +71,32 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         conn.close()
 
 
+#: Where :meth:`Session.run` stops doubling a DuckDB memory limit.
+MAX_MEMORY_LIMIT = 64 * 2**30
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _parse_size(text: str) -> int | None:
+    """``"96MB"`` → bytes (DuckDB's units: KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not match:
+        return None
+    unit = _SIZE_UNITS.get((match.group(2) or "b").lower())
+    return int(float(match.group(1)) * unit) if unit else None
+
+
+def _is_out_of_memory(exc: BaseException | None) -> bool:
+    """A DuckDB out-of-memory error, raw or wrapped by SQLAlchemy."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if type(exc).__name__ == "OutOfMemoryException" or "Out of Memory Error" in str(exc):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
 class Session:
     """Many short transactions of one task (the chunks of a sync) over one connection.
 
@@ -82,7 +111,9 @@ class Session:
 
     :param duckdb_settings: ``SET`` on each DuckDB connection the session opens (e.g.
         ``{"memory_limit": "128MB"}``); the file's database instance lives as long as the
-        connection, so they last the session only. Ignored for PostgreSQL.
+        connection, so they last the session only. Ignored for PostgreSQL. A memory limit is
+        a starting point, not a ceiling: DuckDB keeps primary-key indexes in memory, so a big
+        enough table outgrows any fixed limit; :meth:`run` then doubles it and retries.
     """
 
     def __init__(self, engine: Engine, *, release_after: float = 2.0, duckdb_settings: dict[str, str] | None = None) -> None:
@@ -118,6 +149,33 @@ class Session:
             self._last_end = time.monotonic()
             if not committed or gap > self.release_after:
                 self.close()
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in one transaction of the session. With DuckDB, work that does not
+        fit the memory limit (rolled back, nothing applied) is retried with the limit doubled,
+        so it must be safe to run twice (an upsert is)."""
+        while True:
+            try:
+                with self.transaction() as conn:
+                    return work(conn)
+            except Exception as exc:
+                if not self._grow_memory_limit(exc):
+                    raise
+
+    def _grow_memory_limit(self, exc: BaseException) -> bool:
+        limit = self.duckdb_settings.get("memory_limit")
+        if not is_duckdb(self.engine) or limit is None or not _is_out_of_memory(exc):
+            return False
+        size = _parse_size(limit)
+        if size is None or size >= MAX_MEMORY_LIMIT:
+            return False
+        grown = f"{min(2 * size, MAX_MEMORY_LIMIT) // 2**20}MiB"
+        log.warning(
+            "DuckDB needs more than memory_limit=%s here (its primary-key indexes grow with the "
+            "tables); retrying with %s", limit, grown,
+        )
+        self.duckdb_settings["memory_limit"] = grown
+        return True
 
     def close(self) -> None:
         if self._conn is not None:
