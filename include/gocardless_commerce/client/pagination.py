@@ -61,7 +61,7 @@ class RecordHead(msgspec.Struct, frozen=True):
     resource_type: str | None = None  # events
     action: str | None = None  # events
     type: str | None = None  # payout items
-    links: dict[str, Any] = {}
+    links: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
