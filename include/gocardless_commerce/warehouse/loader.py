@@ -174,15 +174,29 @@ def upsert(conn: Connection, target: UpsertTarget, rows: Sequence[Sequence]) -> 
         conditions += [f"tgt.{c} IS NOT NULL" for c in target.reset_columns]
         if conditions:
             action += " WHERE " + " OR ".join(conditions)
-    with staged(conn, names, rows) as stage:
-        sql = (
-            f"INSERT INTO {target.table} AS tgt ({insert_cols}) "
-            f"SELECT {select_list} FROM {stage} "
-            f"ON CONFLICT ({conflict}) {action}"
-        )
-        if _is_duckdb(conn):
-            return int(conn.connection.driver_connection.execute(sql).fetchone()[0])
-        return conn.exec_driver_sql(sql).rowcount
+    return run_over_rows(
+        conn, names, rows,
+        f"INSERT INTO {target.table} AS tgt ({insert_cols}) SELECT {select_list} FROM {{stage}} "
+        f"ON CONFLICT ({conflict}) {action}",
+    )
+
+
+def run_over_rows(conn: Connection, columns: Sequence[str], rows: Sequence[Sequence], sql: str) -> int:
+    """Run one statement (no parameters) that reads ``rows`` as the relation ``{stage}``; returns
+    the count it reports (rows inserted/changed).
+
+    DuckDB scans the rows in place, found by name in this function's locals (a replacement
+    scan), instead of through a registered view: a view's rows stay in memory until the
+    transaction ends (its drop is transactional), which a long transaction such as the
+    commerce load (a million rows) cannot afford.
+    """
+    if not _is_duckdb(conn):
+        with staged(conn, columns, rows) as stage:
+            return conn.exec_driver_sql(sql.replace("{stage}", stage)).rowcount
+    values = list(zip(*rows)) or [() for _ in columns]
+    _gc_stage_rows = {column: _object_array(v) for column, v in zip(columns, values)}  # noqa: F841 - read by name
+    rows_reported = conn.connection.driver_connection.execute(sql.replace("{stage}", "_gc_stage_rows")).fetchall()
+    return int(rows_reported[0][0]) if rows_reported else 0
 
 
 class KeySet:
@@ -193,8 +207,7 @@ class KeySet:
         self.conn, self.name = conn, name
 
     def add(self, keys: Iterable[str]) -> None:
-        with staged(self.conn, ["k"], [(k,) for k in keys]) as stage:
-            self.conn.exec_driver_sql(f"INSERT INTO {self.name} SELECT k FROM {stage}")
+        run_over_rows(self.conn, ["k"], [(k,) for k in keys], f"INSERT INTO {self.name} SELECT k FROM {{stage}}")
 
 
 @contextmanager
