@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from gocardless_commerce.warehouse.engine import Session, is_duckdb, transaction
+from gocardless_commerce.warehouse.engine import Session, get_engine, transaction
 
 
 def _count(engine) -> int:
@@ -18,6 +18,16 @@ def probe(warehouse):
     with transaction(warehouse) as conn:
         conn.execute(sa.text("CREATE TABLE meta.session_probe (n INTEGER)"))
     return warehouse
+
+
+@pytest.fixture
+def duck_probe(tmp_path):
+    """DuckDB only: settings and memory limits are DuckDB's."""
+    engine = get_engine(f"duckdb:///{tmp_path / 'session.duckdb'}")
+    with transaction(engine) as conn:
+        conn.execute(sa.text("CREATE SCHEMA meta"))
+        conn.execute(sa.text("CREATE TABLE meta.session_probe (n INTEGER)"))
+    return engine
 
 
 def test_transactions_close_together_share_one_connection_and_each_commits(probe):
@@ -61,16 +71,12 @@ def test_the_connection_is_released_after_a_long_gap(probe, monkeypatch):
         assert session.connections_opened == 2
 
 
-def test_duckdb_settings_apply_to_the_session_only(probe):
-    if not is_duckdb(probe):
-        pytest.skip("DuckDB settings")
-    with Session(probe, duckdb_settings={"threads": "1"}) as session, session.transaction() as conn:
+def test_duckdb_settings_apply_to_the_session_only(duck_probe):
+    with Session(duck_probe, duckdb_settings={"threads": "1"}) as session, session.transaction() as conn:
         assert conn.execute(sa.text("SELECT current_setting('threads')")).scalar_one() == 1
 
 
-def test_work_that_outgrows_the_duckdb_memory_limit_is_retried_with_it_doubled(probe):
-    if not is_duckdb(probe):
-        pytest.skip("DuckDB memory limit")
+def test_work_that_outgrows_the_duckdb_memory_limit_is_retried_with_it_doubled(duck_probe):
     import duckdb
 
     limits = []
@@ -82,11 +88,11 @@ def test_work_that_outgrows_the_duckdb_memory_limit_is_retried_with_it_doubled(p
             raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
         return "done"
 
-    with Session(probe, duckdb_settings={"memory_limit": "64MiB"}) as session:
+    with Session(duck_probe, duckdb_settings={"memory_limit": "64MiB"}) as session:
         assert session.run(work) == "done"
         assert session.duckdb_settings["memory_limit"] == "256MiB"
     assert limits == ["64.0 MiB", "128.0 MiB", "256.0 MiB"]
-    assert _count(probe) == 1  # the failed attempts were rolled back
+    assert _count(duck_probe) == 1  # the failed attempts were rolled back
 
 
 def test_other_errors_are_not_retried(probe):
