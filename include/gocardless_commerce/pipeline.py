@@ -39,7 +39,7 @@ from gocardless_commerce.commerce.transactions import (
     transactions_frame,
 )
 from gocardless_commerce.raw_reader import DEFAULT_CHUNK_ROWS, RawReader, read_raw
-from gocardless_commerce.warehouse.engine import limit_duckdb_memory, transaction
+from gocardless_commerce.warehouse.engine import Session, transaction
 from gocardless_commerce.warehouse.loader import Column, UpsertTarget, delete_missing, frame_rows, key_set, upsert
 
 log = logging.getLogger(__name__)
@@ -118,12 +118,23 @@ def _transaction_chunks(reader: RawReader, refunded: dict[str, Decimal]) -> Iter
         yield "fee payout items", transactions_frame(fee_items_to_transactions(chunk.frame, chunk.lookups))
 
 
+def _model_session(engine: Engine) -> Session:
+    """The model's warehouse connection: DuckDB's memory capped (a starting point that
+    :meth:`Session.run` doubles when a stage needs more, e.g. for a large table's key index)."""
+    return Session(engine, duckdb_settings={"memory_limit": settings.duckdb_memory_limit()})
+
+
 def transform(engine: Engine, run: ModelRun) -> dict:
     """Raw → commerce transactions and subscriptions, staged chunk by chunk (not loaded)."""
+    with _model_session(engine) as session:
+        return session.run(lambda conn: _transform(conn, run))
+
+
+def _transform(conn: Connection, run: ModelRun) -> dict:
     summary: dict = {}
     for name in ("transactions", "subscriptions"):
         run.clear_parts(name)
-    with read_raw(engine, run.data_connection_id, run.chunk_rows) as reader:
+    with read_raw(conn, run.data_connection_id, run.chunk_rows) as reader:
         if run.wants_transactions:
             refunded: dict[str, Decimal] = {}
             total = 0
@@ -269,33 +280,37 @@ def load(engine: Engine, run: ModelRun) -> dict:
     Chunks are upserted one by one inside the transaction; the ids to keep are collected in a
     temporary table, so memory does not grow with the history.
     """
-    summary = {}
     quarantine = run.read("quarantine")
-    with transaction(engine) as conn:
-        limit_duckdb_memory(conn)
-        for name, (target, key_expression) in LOAD_TARGETS.items():
-            frames = _staged_frames(run, name)
-            if frames is None:
-                continue
-            rows = changed = 0
-            with key_set(conn) as keep:
-                for frame in frames:
-                    keep.add(_row_keys(frame, key_expression))
-                    changed += upsert(conn, target, frame_rows(frame, target.column_names))
-                    rows += len(frame)
-                if quarantine is not None and name in ("transactions", "subscriptions"):
-                    keep.add(i for i, t in zip(quarantine["row_id"], quarantine["source_table"], strict=True)
-                             if t == target.table and i)
-                removed = delete_missing(
-                    conn, target.table, {"data_connection_id": run.data_connection_id},
-                    "id" if key_expression == "id" else "CAST(month AS VARCHAR) || ':' || currency", keep,
-                )
-            summary[name] = {"rows": rows, "changed": changed, "removed": removed}
-        if quarantine is not None and len(quarantine):
-            upsert(conn, QUARANTINE_TARGET, frame_rows(quarantine, QUARANTINE_TARGET.column_names))
-            summary["quarantine"] = len(quarantine)
+    with _model_session(engine) as session:
+        summary = session.run(lambda conn: _load(conn, run, quarantine))
     log.info("Loaded %s in one transaction: %s", run.data_connection_id, summary)
     shutil.rmtree(run.staging, ignore_errors=True)
+    return summary
+
+
+def _load(conn: Connection, run: ModelRun, quarantine: pd.DataFrame | None) -> dict:
+    summary = {}
+    for name, (target, key_expression) in LOAD_TARGETS.items():
+        frames = _staged_frames(run, name)
+        if frames is None:
+            continue
+        rows = changed = 0
+        with key_set(conn) as keep:
+            for frame in frames:
+                keep.add(_row_keys(frame, key_expression))
+                changed += upsert(conn, target, frame_rows(frame, target.column_names))
+                rows += len(frame)
+            if quarantine is not None and name in ("transactions", "subscriptions"):
+                keep.add(i for i, t in zip(quarantine["row_id"], quarantine["source_table"], strict=True)
+                         if t == target.table and i)
+            removed = delete_missing(
+                conn, target.table, {"data_connection_id": run.data_connection_id},
+                "id" if key_expression == "id" else "CAST(month AS VARCHAR) || ':' || currency", keep,
+            )
+        summary[name] = {"rows": rows, "changed": changed, "removed": removed}
+    if quarantine is not None and len(quarantine):
+        upsert(conn, QUARANTINE_TARGET, frame_rows(quarantine, QUARANTINE_TARGET.column_names))
+        summary["quarantine"] = len(quarantine)
     return summary
 
 

@@ -24,13 +24,12 @@ from decimal import Decimal
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from gocardless_commerce.commerce.frames import RAW_COLUMNS, RawRecord, as_timestamp, records
 from gocardless_commerce.commerce.lookups import Lookups, SubscriptionEvent
 from gocardless_commerce.commerce.mapping import EVENT_LINK_KEY, FEE_ITEM_TYPES, SUBSCRIPTION_EVENT_STATE
 from gocardless_commerce.commerce.money import minor_to_major
-from gocardless_commerce.warehouse.engine import limit_duckdb_memory, transaction
 
 #: Records per chunk: about 50 MB of Python objects for payments, whatever the history.
 DEFAULT_CHUNK_ROWS = 10_000
@@ -273,11 +272,9 @@ class RawReader:
 
 
 @contextmanager
-def read_raw(engine: Engine, data_connection_id: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[RawReader]:
-    """A :class:`RawReader` over one consistent snapshot (one read transaction)."""
-    with transaction(engine) as conn:
-        limit_duckdb_memory(conn)
-        reader = RawReader(conn, data_connection_id, chunk_rows)
-        reader.create_fact_tables()
-        yield reader
-        reader.drop_fact_tables()  # on error the rollback drops them
+def read_raw(conn: Connection, data_connection_id: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[RawReader]:
+    """A :class:`RawReader` inside the caller's transaction (one consistent snapshot)."""
+    reader = RawReader(conn, data_connection_id, chunk_rows)
+    reader.create_fact_tables()
+    yield reader
+    reader.drop_fact_tables()  # on error the caller's rollback drops them

@@ -32,10 +32,12 @@ def warehouse_url() -> str:
 
 
 def duckdb_memory_limit() -> str:
-    """DuckDB's memory limit for the model's connections (``GC_COMMERCE_DUCKDB_MEMORY_LIMIT``).
+    """DuckDB's starting memory limit for the commerce model's stages (``GC_COMMERCE_DUCKDB_MEMORY_LIMIT``).
 
     DuckDB's own default is 80 % of the machine's RAM, which it fills with cached blocks and
     temporary tables; a limit makes it spill to disk instead, so a task's memory stays flat.
+    A stage that needs more (primary-key indexes grow with the tables) is retried with the
+    limit doubled (:meth:`warehouse.engine.Session.run`).
     """
     return os.environ.get("GC_COMMERCE_DUCKDB_MEMORY_LIMIT", "128MB")
 

@@ -193,13 +193,3 @@ def describe(engine: Engine) -> str:
     """The warehouse location for logs, without credentials."""
     return engine.url.render_as_string(hide_password=True)
 
-
-def limit_duckdb_memory(conn: Connection, limit: str | None = None) -> None:
-    """Cap DuckDB's memory for the rest of this connection (:func:`settings.duckdb_memory_limit`).
-
-    Long scans fill DuckDB's block cache up to its default of 80 % of RAM; with a cap it evicts
-    and spills instead, so a task working through a large history keeps a flat footprint. No-op on
-    PostgreSQL, whose memory is the server's business.
-    """
-    if conn.dialect.name == "duckdb":
-        conn.exec_driver_sql(f"SET memory_limit = '{limit or settings.duckdb_memory_limit()}'")

@@ -214,10 +214,8 @@ class KeySet:
 def key_set(conn: Connection) -> Iterator[KeySet]:
     name = f"keys_{next(_stage_numbers)}"
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} (k VARCHAR)")
-    try:
-        yield KeySet(conn, name)
-    finally:
-        conn.exec_driver_sql(f"DROP TABLE {name}")
+    yield KeySet(conn, name)
+    conn.exec_driver_sql(f"DROP TABLE {name}")  # on error, the transaction's rollback removes it
 
 
 @contextmanager
