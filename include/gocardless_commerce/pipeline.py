@@ -121,7 +121,7 @@ def _transaction_chunks(reader: RawReader, refunded: dict[str, Decimal]) -> Iter
 def _model_session(engine: Engine) -> Session:
     """The model's warehouse connection: DuckDB's memory capped (a starting point that
     :meth:`Session.run` doubles when a stage needs more, e.g. for a large table's key index)."""
-    return Session(engine, duckdb_settings={"memory_limit": settings.duckdb_memory_limit()})
+    return Session(engine, duckdb_settings={"memory_limit": settings.model_duckdb_memory_limit()})
 
 
 def transform(engine: Engine, run: ModelRun) -> dict:

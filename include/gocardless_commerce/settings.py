@@ -31,15 +31,22 @@ def warehouse_url() -> str:
     return f"duckdb:///{data_dir() / 'warehouse.duckdb'}"
 
 
-def duckdb_memory_limit() -> str:
-    """DuckDB's starting memory limit for the commerce model's stages (``GC_COMMERCE_DUCKDB_MEMORY_LIMIT``).
+def sync_duckdb_memory_limit() -> str:
+    """DuckDB's starting memory limit for a sync (``GC_SYNC_DUCKDB_MEMORY_LIMIT``, default 96MB)."""
+    return os.environ.get("GC_SYNC_DUCKDB_MEMORY_LIMIT", "96MB")
+
+
+def model_duckdb_memory_limit() -> str:
+    """DuckDB's starting memory limit for the commerce model's stages (``GC_MODEL_DUCKDB_MEMORY_LIMIT``,
+    default 128MB).
 
     DuckDB's own default is 80 % of the machine's RAM, which it fills with cached blocks and
-    temporary tables; a limit makes it spill to disk instead, so a task's memory stays flat.
-    A stage that needs more (primary-key indexes grow with the tables) is retried with the
-    limit doubled (:meth:`warehouse.engine.Session.run`).
+    temporary tables; a limit makes it evict and spill to disk instead, so a task's memory
+    stays flat. Both limits are starting points: DuckDB keeps primary-key indexes in memory,
+    and work that outgrows the limit is retried with it doubled
+    (:meth:`warehouse.engine.Session.run`).
     """
-    return os.environ.get("GC_COMMERCE_DUCKDB_MEMORY_LIMIT", "128MB")
+    return os.environ.get("GC_MODEL_DUCKDB_MEMORY_LIMIT", "128MB")
 
 
 def sql_dir() -> Path:

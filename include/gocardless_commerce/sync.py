@@ -29,7 +29,6 @@ from __future__ import annotations
 import calendar
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from gocardless_commerce import raw
+from gocardless_commerce import raw, settings
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.client.errors import GoneError
 from gocardless_commerce.client.pagination import RawRecords, RecordHead
@@ -57,14 +56,19 @@ PAYOUT_ITEMS_MONTHS = 6
 PAYOUT_ITEM_FETCHERS = 4
 EVENTS = "events"
 PAGE_LIMIT = 500
-#: DuckDB settings of the sync's connection (see :class:`~.warehouse.engine.Session`). The
-#: memory limit bounds DuckDB's buffers (table blocks, primary-key indexes), which otherwise
-#: grow with the tables upserted into; beyond it DuckDB evicts to its temp directory
-#: (``<file>.tmp``). One thread: the API client, not DuckDB, is what the sync waits for.
-#: The indexes stay in memory, so a big merchant's sync outgrows the limit: the chunk is then
-#: retried with the limit doubled (:meth:`~.warehouse.engine.Session.run`).
-#: ``GC_SYNC_DUCKDB_MEMORY_LIMIT`` sets the starting limit.
-DUCKDB_SETTINGS = {"memory_limit": os.environ.get("GC_SYNC_DUCKDB_MEMORY_LIMIT", "96MB"), "threads": "1"}
+
+
+def duckdb_settings() -> dict[str, str]:
+    """DuckDB settings of the sync's connection (see :class:`~.warehouse.engine.Session`).
+
+    The memory limit (:func:`settings.sync_duckdb_memory_limit`) bounds DuckDB's buffers
+    (table blocks, primary-key indexes), which otherwise grow with the tables upserted into;
+    beyond it DuckDB evicts to its temp directory (``<file>.tmp``). One thread: the API
+    client, not DuckDB, is what the sync waits for. The indexes stay in memory, so a big
+    merchant's sync outgrows the limit: the chunk is then retried with the limit doubled
+    (:meth:`~.warehouse.engine.Session.run`).
+    """
+    return {"memory_limit": settings.sync_duckdb_memory_limit(), "threads": "1"}
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -399,7 +403,7 @@ def sync_data_connection(client: GoCardlessClient, engine: Engine, request: Sync
     started = time.monotonic()
     requests_before = client.request_count
     state = read_state(engine, request.data_connection_id)
-    with Session(engine, duckdb_settings=DUCKDB_SETTINGS) as session:
+    with Session(engine, duckdb_settings=duckdb_settings()) as session:
         run = _Sync(client, engine, request, session)
         if request.full_refresh or state.get(EVENTS) is None:
             run.result.mode = "full_refresh" if request.full_refresh and state else "backfill"
