@@ -228,14 +228,14 @@ def land_from_store(store_path: Path, warehouse_url: str, data_connection_id: st
     apply_migrations(engine)
     ctx = raw.LandingContext(user_id, data_connection_id, "bench-land", datetime.now(UTC).isoformat())
     batch, counts = 25_000, {}
-    for name, resource in raw.RESOURCES.items():
+    for name, raw_resource in raw.RESOURCES.items():
         if name == "payout_items":
             continue
         cursor = store.conn.execute(f"SELECT body FROM {STORE_TABLES[name].name} WHERE org = ? AND removed = 0", (organisation,))
         counts[name] = 0
         while rows := cursor.fetchmany(batch):
             with transaction(engine) as conn:
-                raw.land(conn, resource, [msgspec.json.decode(body) for (body,) in rows], ctx)
+                raw.land(conn, raw_resource, [msgspec.json.decode(body) for (body,) in rows], ctx)
             counts[name] += len(rows)
     cursor = store.conn.execute("SELECT payout, body FROM payout_items WHERE org = ? ORDER BY payout, seq", (organisation,))
     pending: list[tuple[str, list[dict]]] = []

@@ -26,7 +26,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gocardless_commerce.commerce.frames import RAW_COLUMNS, RawRecord, as_timestamp, records
+from gocardless_commerce.commerce.frames import RAW_COLUMNS, RawRecord, as_timestamp
 from gocardless_commerce.commerce.lookups import Lookups, SubscriptionEvent
 from gocardless_commerce.commerce.mapping import EVENT_LINK_KEY, FEE_ITEM_TYPES, SUBSCRIPTION_EVENT_STATE
 from gocardless_commerce.commerce.money import minor_to_major
