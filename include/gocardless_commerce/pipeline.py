@@ -39,7 +39,7 @@ from gocardless_commerce.commerce.transactions import (
     transactions_frame,
 )
 from gocardless_commerce.raw_reader import DEFAULT_CHUNK_ROWS, RawReader, read_raw
-from gocardless_commerce.warehouse.engine import Session, transaction
+from gocardless_commerce.warehouse.engine import Session, is_duckdb, parse_size, transaction
 from gocardless_commerce.warehouse.loader import Column, UpsertTarget, delete_missing, frame_rows, key_set, upsert
 
 log = logging.getLogger(__name__)
@@ -118,10 +118,31 @@ def _transaction_chunks(reader: RawReader, refunded: dict[str, Decimal]) -> Iter
         yield "fee payout items", transactions_frame(fee_items_to_transactions(chunk.frame, chunk.lookups))
 
 
-def _model_session(engine: Engine) -> Session:
-    """The model's warehouse connection: DuckDB's memory capped (a starting point that
-    :meth:`Session.run` doubles when a stage needs more, e.g. for a large table's key index)."""
-    return Session(engine, duckdb_settings={"memory_limit": settings.model_duckdb_memory_limit()})
+#: DuckDB keeps a table's primary-key index in memory: about 100 bytes per commerce row.
+_INDEX_BYTES_PER_ROW = 128
+
+
+def _model_session(engine: Engine, indexed_rows: int = 0) -> Session:
+    """The model's warehouse connection, DuckDB's memory capped: the configured limit plus
+    room for the key indexes of ``indexed_rows`` rows. It is a starting point that
+    :meth:`Session.run` doubles when a stage needs more."""
+    limit = parse_size(settings.model_duckdb_memory_limit()) or 128 * 10**6
+    limit += indexed_rows * _INDEX_BYTES_PER_ROW
+    return Session(engine, duckdb_settings={"memory_limit": f"{limit // 2**20}MiB"})
+
+
+def _rows_after_load(engine: Engine, run: ModelRun) -> int:
+    """About how many rows the commerce tables hold once this run is loaded: the other data
+    connections' rows plus this run's (their key indexes must fit in DuckDB's memory)."""
+    if not is_duckdb(engine):
+        return 0
+    staged = sum(len(frame) for name in ("transactions", "subscriptions") for frame in run.read_parts(f"{name}_valid"))
+    with transaction(engine) as conn:
+        return staged + sum(
+            conn.execute(sa.text(f"SELECT count(*) FROM {target.table} WHERE data_connection_id <> :dc"),
+                         {"dc": run.data_connection_id}).scalar_one()
+            for target, _ in LOAD_TARGETS.values()
+        )
 
 
 def transform(engine: Engine, run: ModelRun) -> dict:
@@ -281,7 +302,7 @@ def load(engine: Engine, run: ModelRun) -> dict:
     temporary table, so memory does not grow with the history.
     """
     quarantine = run.read("quarantine")
-    with _model_session(engine) as session:
+    with _model_session(engine, indexed_rows=_rows_after_load(engine, run)) as session:
         summary = session.run(lambda conn: _load(conn, run, quarantine))
     log.info("Loaded %s in one transaction: %s", run.data_connection_id, summary)
     shutil.rmtree(run.staging, ignore_errors=True)

@@ -77,7 +77,7 @@ _SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
                "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def _parse_size(text: str) -> int | None:
+def parse_size(text: str) -> int | None:
     """``"96MB"`` → bytes (DuckDB's units: KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024)."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
     if not match:
@@ -166,7 +166,7 @@ class Session:
         limit = self.duckdb_settings.get("memory_limit")
         if not is_duckdb(self.engine) or limit is None or not _is_out_of_memory(exc):
             return False
-        size = _parse_size(limit)
+        size = parse_size(limit)
         if size is None or size >= MAX_MEMORY_LIMIT:
             return False
         grown = f"{min(2 * size, MAX_MEMORY_LIMIT) // 2**20}MiB"
