@@ -82,6 +82,15 @@ _FACT_TABLES = {
           AND created_at IS NOT NULL AND COALESCE(payload -> 'links' ->> 'subscription', '') <> ''""",
 }
 
+#: fact table → the columns chunks look it up by
+_FACT_KEYS = {
+    "model_last_event": "resource_type, resource_id",
+    "model_mandate_customer": "mandate_id",
+    "model_payment_fee_items": "payment_id",
+    "model_refund_items": "refund_id",
+    "model_subscription_events": "subscription_id",
+}
+
 #: Fee payout items not linked to a payment: the ``FEE`` transactions.
 UNLINKED_FEE_ITEMS = f"payload ->> 'type' IN ({_FEE_TYPES}) AND COALESCE(payload -> 'links' ->> 'payment', '') = ''"
 
@@ -118,8 +127,15 @@ class RawReader:
 
     # -- facts -----------------------------------------------------------------------------
     def create_fact_tables(self) -> None:
+        postgres = self.conn.dialect.name == "postgresql"
         for name, query in _FACT_TABLES.items():
             self.conn.execute(sa.text(f"CREATE TEMPORARY TABLE {name} AS {query}"), {"dc": self.dc})
+            if postgres:
+                # PostgreSQL: an index per lookup key, and statistics (autovacuum never analyzes
+                # temporary tables, and a planner guessing one row picks nested loops). DuckDB
+                # scans and hashes these small tables faster than it would keep indexes in memory.
+                self.conn.exec_driver_sql(f"CREATE INDEX ON {name} ({_FACT_KEYS[name]})")
+                self.conn.exec_driver_sql(f"ANALYZE {name}")
 
     def drop_fact_tables(self) -> None:
         for name in _FACT_TABLES:
