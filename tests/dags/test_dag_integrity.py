@@ -83,3 +83,19 @@ def test_a_task_process_builds_only_its_own_dag(registry, monkeypatch):
     from gocardless_commerce.dag_factory import build_merchant_dags
 
     assert list(build_merchant_dags()) == ["gocardless_sync__m3"]
+
+
+def test_sync_dags_survive_serialization_as_the_scheduler_reads_them(registry):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    registry.connect("acme", "Acme Ltd", organisation_id="OR1")
+    dag = _dagbag().dags["gocardless_sync__acme"]
+    assert [t.step for t in dag.tasks] == ["extract_and_land", "transform", "validate", "build_insights", "load"]
+    assert {t.merchant["user_id"] for t in dag.tasks} == {"acme"}
+
+    restored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    assert [t.task_id for t in restored.tasks] == [t.task_id for t in dag.tasks]
+    assert restored.get_task("load").task_display_name == "Load commerce tables (one transaction)"
+    assert restored.get_task("transform").upstream_task_ids == {"extract_and_land"}
+    assert restored.get_task("extract_and_land").task_type == "PipelineStepOperator"
+    assert [a.uri for a in restored.get_task("load").outlets]  # the commerce Assets
