@@ -136,7 +136,7 @@ def _rows_after_load(engine: Engine, run: ModelRun) -> int:
     connections' rows plus this run's (their key indexes must fit in DuckDB's memory)."""
     if not is_duckdb(engine):
         return 0
-    staged = sum(len(frame) for name in ("transactions", "subscriptions") for frame in run.read_parts(f"{name}_valid"))
+    staged = sum((run.read("valid_rows") or {}).values())  # counted by validate: no second read of the chunks
     with transaction(engine) as conn:
         return staged + sum(
             conn.execute(sa.text(f"SELECT count(*) FROM {target.table} WHERE data_connection_id <> :dc"),
@@ -213,6 +213,7 @@ def validate(engine: Engine, run: ModelRun) -> dict:
             for row in outcome.quarantine.head(20).itertuples():
                 log.warning("Quarantined %s %s: %s", row.source_table, row.source_id, ", ".join(row.failed_rules))
         summary[name] = counts
+    run.save("valid_rows", {name: counts["valid"] for name, counts in summary.items() if isinstance(counts, dict)})
     quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else schema.frame({}, schema.QUARANTINE)
     run.save("quarantine", _with_source_payloads(engine, quarantine))
     log.info("Validated %s: %s", run.data_connection_id, summary)
