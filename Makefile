@@ -22,16 +22,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	PATH="$(BIN):$$PATH" $(BIN)/python -m gocardless_commerce.demo
+	PATH="$(BIN):$$PATH" $(BIN)/python -m gocardless_commerce.devtools.demo
 
 test: $(STAMP)
 	PATH="$(BIN):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 airflow: $(STAMP)
-	PATH="$(BIN):$$PATH" $(BIN)/python -m gocardless_commerce.demo --standalone
+	PATH="$(BIN):$$PATH" $(BIN)/python -m gocardless_commerce.devtools.demo --standalone
 
 bench: $(STAMP)
-	PATH="$(BIN):$$PATH" $(BIN)/python -m gocardless_commerce.bench $(BENCH_ARGS)
+	PATH="$(BIN):$$PATH" $(BIN)/python -m gocardless_commerce.devtools.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .airflow dags/merchants.json

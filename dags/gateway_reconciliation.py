@@ -11,7 +11,7 @@ import os
 import pendulum
 from airflow.sdk import DAG, Param, TriggerRule, task
 
-from gocardless_commerce.dag_factory import PARAM_SCHEMA, TASK_ARGS
+from gocardless_commerce.orchestration.defaults import PARAM_SCHEMA, TASK_ARGS
 
 SCHEDULE = os.environ.get("GC_RECONCILIATION_SCHEDULE", "30 6 * * *")  # cron, UTC
 CATCHUP = os.environ.get("GC_RECONCILIATION_CATCHUP", "false").lower() in {"1", "true", "yes"}
@@ -21,7 +21,7 @@ MAX_PARALLEL_MERCHANTS = int(os.environ.get("GC_RECONCILIATION_MAX_PARALLEL", "8
 
 def _on_failure(context) -> None:
     """Failure callback (task and run): one line naming the task, merchant, run and error."""
-    from gocardless_commerce.reconciliation.notify import log_task_failure
+    from gocardless_commerce.orchestration.reconciliation_tasks import log_task_failure
 
     log_task_failure(context)
 
@@ -87,7 +87,7 @@ with DAG(
 
     @task(task_display_name="Start the job", **TASK)
     def start_job(**context) -> list[dict]:
-        from gocardless_commerce.reconciliation.tasks import run_start_job
+        from gocardless_commerce.orchestration.reconciliation_tasks import run_start_job
 
         return run_start_job(context)
 
@@ -98,13 +98,13 @@ with DAG(
         **TASK,
     )
     def reconcile_merchant(target: dict, **context) -> dict:
-        from gocardless_commerce.reconciliation.tasks import run_reconcile_merchant
+        from gocardless_commerce.orchestration.reconciliation_tasks import run_reconcile_merchant
 
         return run_reconcile_merchant(target, context)
 
     @task(task_display_name="Finish the job and notify", trigger_rule=TriggerRule.ALL_DONE, **{**TASK, "retries": 0})
     def finish_job(**context) -> dict:
-        from gocardless_commerce.reconciliation.tasks import run_finish_job
+        from gocardless_commerce.orchestration.reconciliation_tasks import run_finish_job
 
         return run_finish_job(context)
 

@@ -1,8 +1,11 @@
 """GoCardless commerce pipeline: the logic behind the Airflow DAGs.
 
-Importable without Airflow: the client, sandbox, transforms and warehouse layer are plain
-Python. Only :mod:`gocardless_commerce.hooks` and :mod:`gocardless_commerce.dag_factory`
-import Airflow, and only when they are used.
+The flow, one folder per stage: ``client`` (the GoCardless API) → ``extract`` (sync and land
+into ``raw.*``) → ``model`` (transform → validate → insights → load into ``commerce.*``) →
+``warehouse``; ``reconciliation`` beside the model; ``orchestration`` (Airflow) on top;
+``devtools`` (demo, bench) apart. Only ``orchestration`` imports Airflow, and nothing here
+imports the simulator (``gocardless_sandbox``) except ``devtools``; ``tests/test_layers.py``
+checks both.
 """
 
 __version__ = "0.1.0"

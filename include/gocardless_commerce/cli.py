@@ -51,7 +51,7 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def cmd_provider_set(args: argparse.Namespace) -> None:
-    from gocardless_commerce.airflow_connections import save_connection
+    from gocardless_commerce.orchestration.connections import save_connection
 
     secret = _read_secret(args.client_secret_env, "GoCardless client secret: ")
     extra = {"is_sandbox": not args.live}
@@ -65,10 +65,10 @@ def cmd_provider_set(args: argparse.Namespace) -> None:
 
 
 def cmd_merchants_add(args: argparse.Namespace) -> None:
-    from gocardless_commerce.airflow_connections import save_connection
+    from gocardless_commerce.orchestration.connections import save_connection
 
     if args.oauth_code:
-        from gocardless_commerce.airflow_connections import load_connection
+        from gocardless_commerce.orchestration.connections import load_connection
         from gocardless_commerce.client import oauth
 
         provider = load_connection(settings.GOCARDLESS_PROVIDER_CONN_ID)
@@ -105,7 +105,7 @@ def cmd_merchants_disable(args: argparse.Namespace) -> None:
 
 
 def cmd_merchants_delete(args: argparse.Namespace) -> None:
-    from gocardless_commerce.airflow_connections import delete_connection
+    from gocardless_commerce.orchestration.connections import delete_connection
 
     connection = _registry().delete(args.user_id)
     delete_connection(connection.airflow_conn_id)

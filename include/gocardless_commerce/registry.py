@@ -26,7 +26,6 @@ from gocardless_commerce.warehouse.engine import transaction
 
 log = logging.getLogger(__name__)
 
-PROVIDER_NAME = "gocardless"
 STATUSES = ("AUTH_REQUIRED", "CONNECTING", "CONNECTED", "AUTH_ERROR", "DISCONNECTED")
 #: Statuses that get a sync DAG. AUTH_ERROR keeps its DAG so the failed run stays visible.
 SYNCED_STATUSES = ("CONNECTED", "AUTH_ERROR")

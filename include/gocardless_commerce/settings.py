@@ -57,12 +57,12 @@ def sql_dir() -> Path:
 def registry_snapshot_path() -> Path:
     """The registry snapshot the DAG factory reads at parse time (no database access there).
 
-    It lives with the DAGs (``dags/merchants.json``) so that it ships wherever the DAG folder
-    or bundle goes; ``GC_COMMERCE_REGISTRY_SNAPSHOT`` points elsewhere (tests use a temp file).
+    It lives with the DAGs (``<home>/dags/merchants.json``) so that it ships wherever the DAG
+    folder or bundle goes; ``GC_COMMERCE_REGISTRY_SNAPSHOT`` points elsewhere (tests use a
+    temp file). Light on purpose: the DAG processor reads it at every parse.
     """
-    from gocardless_commerce.snapshot import snapshot_path
-
-    return snapshot_path()
+    default = PROJECT_ROOT / "dags" / "merchants.json"
+    return Path(os.environ.get("GC_COMMERCE_REGISTRY_SNAPSHOT", default))
 
 
 def merchant_conn_id(data_connection_id: str) -> str:

@@ -1,8 +1,8 @@
--- Commerce model (issue 4): Qard-style transactions, subscriptions and monthly insights built
+-- Commerce model: Qard-style transactions, subscriptions and monthly insights built
 -- from the raw GoCardless records, plus the quarantine of records that failed validation.
 -- Money is exact NUMERIC in major units (10.50 for 1050 pence). Timestamps are UTC, no time zone.
 -- Ids are uuid5 of (data connection id, source object type, GoCardless id), see docs/metrics.md.
--- commerce.payment_methods belongs to issue 5 and is created by its own migration.
+-- commerce.payment_methods belongs to the gateway reconciliation and is created by 004.
 
 CREATE SCHEMA IF NOT EXISTS commerce;
 

@@ -1,4 +1,4 @@
--- Gateway reconciliation (issue 5): every GoCardless event of a day (the period) parsed into a
+-- Gateway reconciliation: every GoCardless event of a day (the period) parsed into a
 -- gateway event, matched with its transaction or payment method, and the action it implies
 -- (see docs/reconciliation.md). One job per period: job_number = the period's date as
 -- YYYYMMDD. A rerun of a period replaces that period's rows, merchant by merchant, in one

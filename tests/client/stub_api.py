@@ -1,8 +1,8 @@
 """A small GoCardless-shaped API for client tests, independent of the full sandbox.
 
 Deterministic data (``PM00000``… payments, events with linked payments), real envelopes and
-error bodies from :func:`error_body`, wrapped in the sandbox's own rate-limit and fault
-middleware. :class:`ScriptedFaults` lets a test queue faults for the next N requests, so
+error bodies from the contract fixtures (``tests/contract/errors``), wrapped in the sandbox's
+rate-limit and fault middleware. :class:`ScriptedFaults` lets a test queue faults for the next N requests, so
 "fail twice, then succeed" needs no server-side randomness.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from gocardless_commerce.sandbox.errors import error_body
-from gocardless_commerce.sandbox.middleware import (
+from gocardless_sandbox.middleware import (
     FaultConfig,
     FaultInjectionMiddleware,
     RateLimitMiddleware,
 )
+from tests.contract import error_fixture
 
 TOKEN = "sandbox_stub_token_5ecret"
 PAYMENT_COUNT = 1234
@@ -42,8 +42,9 @@ EVENTS = [
 ]
 
 
-def _error(status: int, **kwargs: Any) -> JSONResponse:
-    return JSONResponse(error_body(status, **kwargs), status_code=status)
+def _error(fixture: str, **overrides: Any) -> JSONResponse:
+    body = error_fixture(fixture, **overrides)
+    return JSONResponse(body, status_code=body["error"]["code"])
 
 
 def _list(request: Request, resource: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -76,16 +77,16 @@ def build_app() -> FastAPI:
         if not request.url.path.startswith("/oauth/") and (
             request.headers.get("authorization") != f"Bearer {TOKEN}"
         ):
-            return _error(401, reason="unauthorized", message="Authentication failed",
-                          request_id="RQ401")
+            return _error("unauthorized", request_id="RQ401")
         return await call_next(request)
 
     @app.get("/payments")
     def list_payments(request: Request):
         limit = request.query_params.get("limit", "50")
         if not limit.isdigit() or not 1 <= int(limit) <= 500:
-            return _error(422, type_="invalid_api_usage", reason="invalid_limit",
-                          message="limit must be between 1 and 500", request_id="RQ422")
+            message = "limit must be between 1 and 500"
+            return _error("invalid_api_usage", code=422, message=message, request_id="RQ422",
+                          errors=[{"reason": "invalid_limit", "message": message}])
         return _list(request, "payments", PAYMENTS)
 
     @app.get("/payments/{payment_id}")
@@ -93,16 +94,13 @@ def build_app() -> FastAPI:
         for payment in PAYMENTS:
             if payment["id"] == payment_id:
                 return {"payments": payment}
-        return _error(404, reason="resource_not_found", message="Resource not found",
-                      request_id="RQ404")
+        return _error("resource_not_found", request_id="RQ404")
 
     @app.post("/payments")
     async def create_payment(request: Request):
         body = (await request.json()).get("payments", {})
         if body.get("amount", 0) <= 0:
-            return _error(422, request_id="RQ422V", errors=[
-                {"field": "amount", "message": "must be greater than 0",
-                 "request_pointer": "/payments/amount"}])
+            return _error("validation_failed", request_id="RQ422V")
         return JSONResponse({"payments": {"id": "PM99999", **body}}, status_code=201)
 
     @app.delete("/customers/{customer_id}")
@@ -119,8 +117,7 @@ def build_app() -> FastAPI:
 
     @app.get("/payout_items")
     def gone():
-        return _error(410, reason="gone", message="Payout items older than 6 months are gone",
-                      request_id="RQ410")
+        return _error("gone", request_id="RQ410")
 
     @app.post("/oauth/access_token")
     async def access_token(request: Request):

@@ -18,9 +18,9 @@ from gocardless_commerce.client import (
     RateLimitError,
     is_transient,
 )
-from gocardless_commerce.hooks import GoCardlessHook
+from gocardless_commerce.orchestration.hook import GoCardlessHook
 
-sandbox = pytest.importorskip("gocardless_commerce.sandbox")
+sandbox = pytest.importorskip("gocardless_sandbox")
 if not hasattr(sandbox, "SandboxServer"):
     pytest.skip("sandbox server not available yet", allow_module_level=True)
 

@@ -1,4 +1,7 @@
-"""The error tree: built from the envelope, status first then type, readable ``str()``."""
+"""The error tree: built from the envelope, status first then type, readable ``str()``.
+
+Inputs are the contract fixtures in ``tests/contract/errors`` (written from the API reference).
+"""
 
 from __future__ import annotations
 
@@ -23,31 +26,33 @@ from gocardless_commerce.client import (
     is_transient,
 )
 from gocardless_commerce.client.errors import error_from_envelope
-from gocardless_commerce.sandbox.errors import error_body
+from tests.contract import error_fixture
 
 
-def _error(status: int, **kwargs) -> ApiError:
-    return error_from_envelope(status, error_body(status, request_id="RQ1", **kwargs)["error"])
+def _error(fixture: str, **overrides) -> ApiError:
+    body = error_fixture(fixture, request_id="RQ1", **overrides)["error"]
+    return error_from_envelope(body["code"], body)
 
 
 @pytest.mark.parametrize(
-    ("status", "kwargs", "cls", "transient"),
+    ("fixture", "overrides", "cls", "transient"),
     [
-        (401, {"reason": "unauthorized"}, AuthenticationError, False),
-        (403, {"reason": "insufficient_permissions"}, PermissionsError, False),
-        (404, {}, NotFoundError, False),
-        (410, {}, GoneError, False),
-        (429, {"reason": "rate_limit_exceeded"}, RateLimitError, True),
-        (422, {}, ValidationFailedError, False),
-        (422, {"type_": "invalid_state", "reason": "mandate_not_inactive"}, InvalidStateError, False),
-        (409, {}, InvalidStateError, False),
-        (400, {}, InvalidApiUsageError, False),
-        (500, {}, InternalError, True),
-        (503, {}, InternalError, True),
+        ("unauthorized", {}, AuthenticationError, False),
+        ("insufficient_permissions", {}, PermissionsError, False),
+        ("resource_not_found", {}, NotFoundError, False),
+        ("gone", {}, GoneError, False),
+        ("rate_limit_exceeded", {}, RateLimitError, True),
+        ("validation_failed", {}, ValidationFailedError, False),
+        ("invalid_state", {}, InvalidStateError, False),
+        ("idempotent_creation_conflict", {}, InvalidStateError, False),
+        ("invalid_api_usage", {}, InvalidApiUsageError, False),
+        ("gocardless", {}, InternalError, True),
+        ("gocardless", {"code": 503}, InternalError, True),
     ],
 )
-def test_status_first_then_type(status, kwargs, cls, transient):
-    error = _error(status, **kwargs)
+def test_status_first_then_type(fixture, overrides, cls, transient):
+    error = _error(fixture, **overrides)
+    status = overrides.get("code") or error_fixture(fixture)["error"]["code"]
     assert type(error) is cls and isinstance(error, ApiError) and isinstance(error, GoCardlessError)
     assert is_transient(error) is transient
     assert error.status == status and error.code == status and error.request_id == "RQ1"
@@ -55,16 +60,13 @@ def test_status_first_then_type(status, kwargs, cls, transient):
 
 
 def test_exact_messages():
-    assert str(_error(401, reason="unauthorized")) == (
+    assert str(_error("unauthorized")) == (
         "401 invalid_api_usage: Authentication failed (request_id=RQ1)"
     )
-    assert str(_error(429, reason="rate_limit_exceeded", message="Rate limit exceeded")) == (
+    assert str(_error("rate_limit_exceeded")) == (
         "429 invalid_api_usage: Rate limit exceeded (request_id=RQ1)"
     )
-    field_error = _error(422, errors=[
-        {"field": "amount", "message": "must be greater than 0"},
-        {"field": "currency", "message": "is not supported"},
-    ])
+    field_error = _error("validation_failed")
     assert str(field_error) == (
         "422 validation_failed: Validation failed "
         "[amount must be greater than 0; currency is not supported] (request_id=RQ1)"
@@ -80,7 +82,7 @@ def test_exact_messages():
 
 
 def test_reasons_and_sub_errors():
-    error = _error(401, reason="unauthorized")
+    error = _error("unauthorized")
     assert error.reasons == ["unauthorized"]
     assert error.errors == [{"reason": "unauthorized", "message": "Authentication failed"}]
 
@@ -97,7 +99,7 @@ def test_transience_of_non_api_errors():
 @pytest.mark.parametrize(
     "error",
     [
-        _error(404),
+        _error("resource_not_found"),
         RateLimitError(429, {"message": "Rate limit exceeded"}, retry_after=12.0),
         MalformedResponseError(502, b"<html>", "text/html"),
         TransportError("GET /payments: read timeout after 30.0s"),

@@ -80,7 +80,7 @@ def test_a_task_process_builds_only_its_own_dag(registry, monkeypatch):
     for n in range(5):
         registry.connect(f"m{n}", f"Merchant {n}", organisation_id=f"OR{n}")
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "gocardless_sync__m3")
-    from gocardless_commerce.dag_factory import build_merchant_dags
+    from gocardless_commerce.orchestration.dag_factory import build_merchant_dags
 
     assert list(build_merchant_dags()) == ["gocardless_sync__m3"]
 

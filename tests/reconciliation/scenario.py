@@ -22,9 +22,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gocardless_commerce import pipeline, sync
+from gocardless_commerce.extract import sync
+from gocardless_commerce.model import stages
 from gocardless_commerce.client import GoCardlessClient
-from gocardless_commerce.commerce.ids import commerce_id
+from gocardless_commerce.model.ids import commerce_id
 from gocardless_commerce.reconciliation import job
 from gocardless_commerce.reconciliation.period import Period
 from gocardless_commerce.reconciliation.store import seed_payment_methods
@@ -131,9 +132,9 @@ def land_raw(server, engine, *, user_id: str = USER, dc: str = DC, merchant_inde
 def land(server, engine, ids: dict[str, str], *, user_id: str = USER, dc: str = DC, merchant_index: int = 0) -> None:
     """Sync the merchant and build its commerce model; then forget the :data:`NOT_LANDED` records."""
     land_raw(server, engine, user_id=user_id, dc=dc, merchant_index=merchant_index)
-    run = pipeline.ModelRun(user_id=user_id, data_connection_id=dc, run_id=f"model-{dc}", now=server.now,
+    run = stages.ModelRun(user_id=user_id, data_connection_id=dc, run_id=f"model-{dc}", now=server.now,
                             history_months=18, data_types=("COMMERCE_TRANSACTION",))
-    for stage in (pipeline.transform, pipeline.validate, pipeline.build_insights, pipeline.load):
+    for stage in (stages.transform, stages.validate, stages.build_insights, stages.load):
         stage(engine, run)
     forget = [  # (record, table, its column holding the record's id, the id)
         ("payment_unlanded", "commerce.transactions", "id", commerce_id(dc, "payment", ids.get("payment_unlanded", ""))),

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from gocardless_commerce.commerce.ids import commerce_id
+from gocardless_commerce.model.ids import commerce_id
 from gocardless_commerce.reconciliation import notify
 from gocardless_commerce.reconciliation.apply import LogEntry, Merchant, Options, Transaction, WarehouseState, reconcile
 from gocardless_commerce.reconciliation.period import Period

@@ -14,10 +14,10 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from gocardless_commerce.commerce.ids import commerce_id
+from gocardless_commerce.model.ids import commerce_id
 from gocardless_commerce.reconciliation import job, mapping
 from gocardless_commerce.reconciliation.mapping import Action
-from gocardless_commerce.sandbox import SandboxServer
+from gocardless_sandbox import SandboxServer
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
 from tests.fixtures.sandbox import small_config

@@ -1,12 +1,16 @@
-"""Helpers for the sandbox tests: an HTTP session per merchant token."""
+"""Helpers for the sandbox tests: an HTTP session per merchant token, the OAuth walk."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from gocardless_sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_OAUTH_REDIRECT_URIS
 from tests.fixtures.sandbox import sandbox_headers
+
+REDIRECT = DEFAULT_OAUTH_REDIRECT_URIS[0]
 
 
 class Api:
@@ -51,3 +55,27 @@ def error_of(response: requests.Response) -> dict[str, Any]:
     assert body["error"]["request_id"], body
     assert body["error"]["code"] == response.status_code
     return body["error"]
+
+
+# GoCardless Connect OAuth, as a partner app walks it.
+
+
+def authorize(server, **params):
+    query = {"response_type": "code", "client_id": DEFAULT_OAUTH_CLIENT_ID, "redirect_uri": REDIRECT,
+             "scope": "read_write", "state": "xyz", **params}
+    return requests.get(f"{server.base_url}/oauth/authorize", params=query, allow_redirects=False, timeout=10)
+
+
+def code_from(response) -> str:
+    assert response.status_code == 302, response.text
+    location = response.headers["location"]
+    assert location.startswith(REDIRECT + "?")
+    query = parse_qs(urlsplit(location).query)
+    assert query["state"] == ["xyz"]
+    return query["code"][0]
+
+
+def exchange(server, code, **overrides):
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+            "client_id": DEFAULT_OAUTH_CLIENT_ID, "client_secret": DEFAULT_OAUTH_CLIENT_SECRET, **overrides}
+    return requests.post(f"{server.base_url}/oauth/access_token", data=form, timeout=10)

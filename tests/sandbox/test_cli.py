@@ -9,8 +9,8 @@ import time
 
 import requests
 
-from gocardless_commerce.sandbox import SandboxServer
-from gocardless_commerce.sandbox.generator import merchant_token
+from gocardless_sandbox import SandboxServer
+from gocardless_sandbox.generator import merchant_token
 from tests.fixtures.sandbox import sandbox_headers, small_config
 
 
@@ -23,7 +23,7 @@ def free_port() -> int:
 def test_module_entry_point_serves_the_api(tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gocardless_commerce.sandbox", "--port", str(port), "--seed", "3", "--merchants", "1",
+        [sys.executable, "-m", "gocardless_sandbox", "--port", str(port), "--seed", "3", "--merchants", "1",
          "--payments", "30", "--now", "2026-11-01", "--db", str(tmp_path / "cli.sqlite3")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

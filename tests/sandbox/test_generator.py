@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gocardless_commerce.sandbox import SandboxConfig
-from gocardless_commerce.sandbox.catalog import CURRENCIES, SCHEME_BY_CURRENCY
-from gocardless_commerce.sandbox.generator import generate
-from gocardless_commerce.sandbox.store import RESOURCES, SandboxStore, decode
+from gocardless_sandbox import SandboxConfig
+from gocardless_sandbox.catalog import CURRENCIES, SCHEME_BY_CURRENCY
+from gocardless_sandbox.generator import generate
+from gocardless_sandbox.store import RESOURCES, SandboxStore, decode
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 PAYMENT_STATUSES = {"pending_customer_approval", "pending_submission", "submitted", "confirmed", "paid_out",

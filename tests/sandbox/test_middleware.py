@@ -9,7 +9,7 @@ import pytest
 import requests
 from fastapi import FastAPI
 
-from gocardless_commerce.sandbox.middleware import (
+from gocardless_sandbox.middleware import (
     FaultConfig,
     FaultInjectionMiddleware,
     RateLimitMiddleware,

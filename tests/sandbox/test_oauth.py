@@ -7,40 +7,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from gocardless_commerce.sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_OAUTH_REDIRECT_URIS
+from gocardless_sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, DEFAULT_OAUTH_REDIRECT_URIS
 from tests.fixtures.sandbox import sandbox_headers
-
-REDIRECT = DEFAULT_OAUTH_REDIRECT_URIS[0]
+from tests.sandbox.conftest import authorize, code_from, exchange
 
 
 @pytest.fixture(scope="module")
 def server():
-    from gocardless_commerce.sandbox import SandboxServer
+    from gocardless_sandbox import SandboxServer
     from tests.fixtures.sandbox import small_config
 
     with SandboxServer(small_config(payments_per_merchant=20)) as running:
         yield running
-
-
-def authorize(server, **params):
-    query = {"response_type": "code", "client_id": DEFAULT_OAUTH_CLIENT_ID, "redirect_uri": REDIRECT,
-             "scope": "read_write", "state": "xyz", **params}
-    return requests.get(f"{server.base_url}/oauth/authorize", params=query, allow_redirects=False, timeout=10)
-
-
-def code_from(response) -> str:
-    assert response.status_code == 302, response.text
-    location = response.headers["location"]
-    assert location.startswith(REDIRECT + "?")
-    query = parse_qs(urlsplit(location).query)
-    assert query["state"] == ["xyz"]
-    return query["code"][0]
-
-
-def exchange(server, code, **overrides):
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-            "client_id": DEFAULT_OAUTH_CLIENT_ID, "client_secret": DEFAULT_OAUTH_CLIENT_SECRET, **overrides}
-    return requests.post(f"{server.base_url}/oauth/access_token", data=form, timeout=10)
 
 
 def test_happy_path_picks_the_organisation_by_email_and_token_works(server):

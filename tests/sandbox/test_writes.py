@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gocardless_commerce.sandbox.simulation import REFUND_NOT_POSSIBLE
+from gocardless_sandbox.simulation import REFUND_NOT_POSSIBLE
 from tests.sandbox.conftest import Api, api_for, error_of
 
 IBANS = {
@@ -20,7 +20,7 @@ IBANS = {
 @pytest.fixture(scope="module")
 def server():
     from tests.fixtures.sandbox import small_config
-    from gocardless_commerce.sandbox import SandboxServer
+    from gocardless_sandbox import SandboxServer
 
     with SandboxServer(small_config(payments_per_merchant=80)) as running:
         yield running

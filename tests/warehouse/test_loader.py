@@ -9,11 +9,11 @@ import sys
 import msgspec
 import sqlalchemy as sa
 
-from gocardless_commerce import raw
+from gocardless_commerce.extract import landing
 from gocardless_commerce.client.pagination import RecordHead
 from gocardless_commerce.warehouse.engine import transaction
 
-CTX = raw.LandingContext(user_id="u1", data_connection_id="dc1", run_id="run-1", extracted_at="2026-11-01 00:00:00")
+CTX = landing.LandingContext(user_id="u1", data_connection_id="dc1", run_id="run-1", extracted_at="2026-11-01 00:00:00")
 
 
 def _payment(pid: str, status: str = "submitted", amount: int = 1000) -> dict:
@@ -28,13 +28,13 @@ def _rows(engine, table="raw.gocardless_payments"):
 
 
 def test_upsert_inserts_then_updates_only_what_changed(warehouse):
-    payments = raw.RESOURCES["payments"]
+    payments = landing.RESOURCES["payments"]
     with transaction(warehouse) as conn:
-        assert raw.land(conn, payments, [_payment("PM1"), _payment("PM2")], CTX) == 2
-    rerun = raw.LandingContext(**{**vars(CTX), "run_id": "run-2"})
+        assert landing.land(conn, payments, [_payment("PM1"), _payment("PM2")], CTX) == 2
+    rerun = landing.LandingContext(**{**vars(CTX), "run_id": "run-2"})
     with transaction(warehouse) as conn:
         # PM1 unchanged, PM2 changed status: only PM2 is rewritten.
-        assert raw.land(conn, payments, [_payment("PM1"), _payment("PM2", "charged_back")], rerun) == 1
+        assert landing.land(conn, payments, [_payment("PM1"), _payment("PM2", "charged_back")], rerun) == 1
     rows = _rows(warehouse)
     assert [(r[0], json.loads(r[1])["status"], r[2]) for r in rows] == [
         ("PM1", "submitted", "run-1"),
@@ -44,7 +44,7 @@ def test_upsert_inserts_then_updates_only_what_changed(warehouse):
 
 def test_duplicate_ids_in_one_batch_keep_the_last(warehouse):
     with transaction(warehouse) as conn:
-        changed = raw.land(conn, raw.RESOURCES["payments"], [_payment("PM1"), _payment("PM1", "paid_out")], CTX)
+        changed = landing.land(conn, landing.RESOURCES["payments"], [_payment("PM1"), _payment("PM1", "paid_out")], CTX)
     assert changed == 1
     assert json.loads(_rows(warehouse)[0][1])["status"] == "paid_out"
 
@@ -52,8 +52,8 @@ def test_duplicate_ids_in_one_batch_keep_the_last(warehouse):
 def test_events_are_append_only(warehouse):
     event = {"id": "EV1", "created_at": "2026-10-01T12:00:00.000Z", "resource_type": "payments", "action": "created"}
     with transaction(warehouse) as conn:
-        assert raw.land(conn, raw.RESOURCES["events"], [event], CTX) == 1
-        assert raw.land(conn, raw.RESOURCES["events"], [dict(event, action="changed")], CTX) == 0
+        assert landing.land(conn, landing.RESOURCES["events"], [event], CTX) == 1
+        assert landing.land(conn, landing.RESOURCES["events"], [dict(event, action="changed")], CTX) == 0
     with transaction(warehouse) as conn:
         assert conn.execute(sa.text("SELECT action FROM raw.gocardless_events")).scalar_one() == "created"
 
@@ -61,7 +61,7 @@ def test_events_are_append_only(warehouse):
 def test_a_failed_transaction_lands_nothing(warehouse):
     try:
         with transaction(warehouse) as conn:
-            raw.land(conn, raw.RESOURCES["payments"], [_payment("PM1")], CTX)
+            landing.land(conn, landing.RESOURCES["payments"], [_payment("PM1")], CTX)
             raise RuntimeError("killed mid-run")
     except RuntimeError:
         pass
@@ -69,14 +69,14 @@ def test_a_failed_transaction_lands_nothing(warehouse):
 
 
 def test_mark_removed_flags_vanished_rows_and_clears_on_return(warehouse):
-    customers = raw.RESOURCES["customers"]
+    customers = landing.RESOURCES["customers"]
     records = [{"id": f"CU{i}", "created_at": "2026-10-01T12:00:00.000Z"} for i in range(3)]
     with transaction(warehouse) as conn:
-        raw.land(conn, customers, records, CTX)
-        assert raw.mark_removed(conn, customers, "dc1", ["CU0", "CU2"], "2026-11-02 00:00:00") == 1
+        landing.land(conn, customers, records, CTX)
+        assert landing.mark_removed(conn, customers, "dc1", ["CU0", "CU2"], "2026-11-02 00:00:00") == 1
     assert [r[0] for r in _rows(warehouse, customers.table) if r[3] is not None] == ["CU1"]
     with transaction(warehouse) as conn:
-        assert raw.land(conn, customers, records, CTX) == 1  # CU1 is back: removed_at cleared
+        assert landing.land(conn, customers, records, CTX) == 1  # CU1 is back: removed_at cleared
     assert all(r[3] is None for r in _rows(warehouse, customers.table))
 
 
@@ -87,7 +87,7 @@ def test_payout_item_ids_are_stable_and_unique():
         {"type": "gocardless_fee", "links": {"payment": "PM1"}},
         {"type": "app_fee", "links": {}},
     ]
-    assert raw.payout_item_ids("PO1", items) == [
+    assert landing.payout_item_ids("PO1", items) == [
         "PO1:payment_paid_out:PM1:1",
         "PO1:gocardless_fee:PM1:1",
         "PO1:gocardless_fee:PM1:2",
@@ -103,21 +103,21 @@ def _raw_records(records: list[dict]):
 
 
 def test_land_raw_stores_the_api_json_byte_for_byte_and_matches_land(warehouse):
-    payments = raw.RESOURCES["payments"]
+    payments = landing.RESOURCES["payments"]
     as_sent = b'{"id":"PM1","created_at":"2026-10-01T12:00:00.000Z","amount":1000,"status":"submitted"}'
     records = _raw_records([_payment("PM2")])
     records.raw.append(msgspec.Raw(as_sent))
     records.heads.append(msgspec.json.decode(as_sent, type=RecordHead))
     with transaction(warehouse) as conn:
-        assert raw.land_raw(conn, payments, records, CTX) == 2
+        assert landing.land_raw(conn, payments, records, CTX) == 2
         # the same records as dicts: nothing to change
-        assert raw.land(conn, payments, [_payment("PM1"), _payment("PM2")], CTX) == 0
+        assert landing.land(conn, payments, [_payment("PM1"), _payment("PM2")], CTX) == 0
     rows = _rows(warehouse)
     assert rows[0][1].replace(" ", "") == as_sent.decode()
-    events = raw.RESOURCES["events"]
+    events = landing.RESOURCES["events"]
     event = {"id": "EV1", "created_at": "2026-10-01T12:00:00.000Z", "resource_type": "payments", "action": "created"}
     with transaction(warehouse) as conn:
-        assert raw.land_raw(conn, events, _raw_records([event]), CTX) == 1
+        assert landing.land_raw(conn, events, _raw_records([event]), CTX) == 1
         assert conn.execute(sa.text("SELECT resource_type, action FROM raw.gocardless_events")).one() == ("payments", "created")
 
 
@@ -128,17 +128,17 @@ def test_land_raw_payout_items_keys_items_like_land_payout_items(warehouse):
         {"type": "gocardless_fee", "amount": "-1", "links": {"payment": "PM1"}},
     ]
     with transaction(warehouse) as conn:
-        assert raw.land_raw_payout_items(conn, [("PO1", _raw_records(items))], CTX) == 3
-        assert raw.land_payout_items(conn, [("PO1", items)], CTX) == 0
+        assert landing.land_raw_payout_items(conn, [("PO1", _raw_records(items))], CTX) == 3
+        assert landing.land_payout_items(conn, [("PO1", items)], CTX) == 0
         assert conn.execute(sa.text("SELECT payout_id, count(*) FROM raw.gocardless_payout_items GROUP BY 1")).one() == ("PO1", 3)
-    assert [r[0] for r in _rows(warehouse, "raw.gocardless_payout_items")] == sorted(raw.payout_item_ids("PO1", items))
+    assert [r[0] for r in _rows(warehouse, "raw.gocardless_payout_items")] == sorted(landing.payout_item_ids("PO1", items))
 
 
 def test_the_sync_lands_records_without_importing_pandas(tmp_path):
     # pandas costs the sync process ~40 MB of RSS; the landing path must not pull it in.
     script = f"""
 import sys, msgspec
-from gocardless_commerce import raw, sync
+from gocardless_commerce.extract import landing, sync
 from gocardless_commerce.client.pagination import RawRecords, RecordHead
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
@@ -146,10 +146,10 @@ engine = get_engine("duckdb:///{tmp_path / 'w.duckdb'}")
 apply_migrations(engine)
 body = b'{{"id":"PM1","created_at":"2026-10-01T12:00:00.000Z"}}'
 records = RawRecords(raw=[msgspec.Raw(body)], heads=[msgspec.json.decode(body, type=RecordHead)])
-ctx = raw.LandingContext(user_id="u", data_connection_id="dc", run_id="r", extracted_at="2026-11-01 00:00:00")
+ctx = landing.LandingContext(user_id="u", data_connection_id="dc", run_id="r", extracted_at="2026-11-01 00:00:00")
 with transaction(engine) as conn:
-    assert raw.land_raw(conn, raw.RESOURCES["payments"], records, ctx) == 1
-    raw.mark_removed(conn, raw.RESOURCES["payments"], "dc", ["PM1"], "2026-11-01 00:00:00")
+    assert landing.land_raw(conn, landing.RESOURCES["payments"], records, ctx) == 1
+    landing.mark_removed(conn, landing.RESOURCES["payments"], "dc", ["PM1"], "2026-11-01 00:00:00")
 assert "pandas" not in sys.modules, "pandas was imported"
 """
     subprocess.run([sys.executable, "-c", script], check=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from gocardless_commerce.raw import RESOURCES
+from gocardless_commerce.extract.landing import RESOURCES
 from gocardless_commerce.warehouse.migrations import MigrationError, apply_migrations, split_statements
 
 

@@ -1,6 +1,7 @@
-"""GoCardless Pro API client: transport, retries, rate limiting, cursor pagination.
+"""GoCardless Pro API client: transport, retries, rate limiting, cursor pagination, OAuth.
 
-Importable without Airflow; :mod:`gocardless_commerce.hooks` builds it from connections.
+The bottom layer: imports nothing else of the package, and nothing of Airflow;
+:mod:`gocardless_commerce.orchestration.hook` builds it from Airflow connections.
 """
 
 from gocardless_commerce.client.client import ENVIRONMENT_URLS, GoCardlessClient

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from gocardless_commerce.commerce.ids import commerce_id
-from gocardless_commerce.commerce.money import minor_to_major
+from gocardless_commerce.client.timestamps import parse_naive_utc
+from gocardless_commerce.model.ids import commerce_id
+from gocardless_commerce.model.money import minor_to_major
 from gocardless_commerce.reconciliation import mapping
 from gocardless_commerce.reconciliation.mapping import Action, GatewayState
 
-PROVIDER_NAME = "gocardless"
 GATEWAY_STATE, SETTLED_ON, STATUS, EXTERNAL_REFUND = "gateway_state", "settled_on", "status", "external_refund"
 #: Singular GoCardless object of each reconciled resource type (as in commerce ids).
 SINGULAR = {"payments": "payment", "refunds": "refund", "mandates": "mandate"}
@@ -70,7 +70,7 @@ class PaymentMethod:
             scheme=mandate.get("scheme"),
             customer_id=(mandate.get("links") or {}).get("customer"),
             source_status=status,
-            source_created_at=parse_time(mandate["created_at"]) if mandate.get("created_at") else None,
+            source_created_at=parse_naive_utc(mandate["created_at"]) if mandate.get("created_at") else None,
         )
 
 
@@ -161,11 +161,6 @@ def needs_attention(gateway_event: dict[str, Any]) -> bool:
     return not gateway_event["matched"] and gateway_event["gateway_event"] != mapping.UNKNOWN
 
 
-def parse_time(value: str) -> datetime:
-    """A GoCardless timestamp as naive UTC."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).replace(tzinfo=None)
-
-
 def related_id(event: dict[str, Any]) -> str | None:
     """The GoCardless id the event is about (``links.payment`` for a payment event…)."""
     links = event.get("links") or {}
@@ -221,7 +216,7 @@ class _Run:
             "gocardless_action": action,
             "gateway_event": rule.gateway_event,
             "action": rule.action.value,
-            "event_time": parse_time(event["created_at"]),
+            "event_time": parse_naive_utc(event["created_at"]),
             "amount": None,
             "currency": None,
             "related_gocardless_id": related_id(event),
@@ -359,7 +354,7 @@ class _Run:
         run's row and keeps its ``before`` and ``superseded_by``. Returns ``superseded_by``.
         """
         object_type, object_id, source_id = target
-        at = parse_time(event["created_at"])
+        at = parse_naive_utc(event["created_at"])
         later = self.state.later_changes.get((object_id, change))
         superseded = later is not None and later > (at, event["id"])
         if not superseded:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gocardless_commerce.client import GoCardlessClient
+from gocardless_commerce.client.pagination import DEFAULT_PAGE_SIZE
+from gocardless_commerce.client.timestamps import format_timestamp
 from gocardless_commerce.reconciliation.period import Period
-from gocardless_commerce.sync import PAGE_LIMIT, iso
 
 #: resource type → the ``include`` that side-loads its record
 INCLUDES = {"payments": "payment", "refunds": "refund", "mandates": "mandate"}
@@ -28,7 +29,7 @@ class PeriodEvents:
 
 def fetch_period_events(client: GoCardlessClient, period: Period) -> PeriodEvents:
     """Every event created in the period, oldest first, with the records it links to."""
-    window = {"created_at[gte]": iso(period.start), "created_at[lt]": iso(period.end), "limit": PAGE_LIMIT}
+    window = {"created_at[gte]": format_timestamp(period.start), "created_at[lt]": format_timestamp(period.end), "limit": DEFAULT_PAGE_SIZE}
     found = PeriodEvents()
     by_id: dict[str, dict[str, Any]] = {}
     for resource_type, include in INCLUDES.items():

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gocardless_commerce.client import GoCardlessClient
-from gocardless_commerce.commerce.ids import commerce_id
+from gocardless_commerce.model.ids import commerce_id
 from gocardless_commerce.reconciliation import store
 from gocardless_commerce.reconciliation.apply import SINGULAR, Merchant, Options, Outcome, reconcile, related_id
 from gocardless_commerce.reconciliation.fetch import fetch_period_events

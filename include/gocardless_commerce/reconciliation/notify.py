@@ -56,14 +56,3 @@ def notify(lines: list[str], report: dict[str, Any]) -> None:
         notifier(message, report)
     except Exception:  # the reconciliation itself is done; a notifier outage must not undo it
         log.exception("The reconciliation notifier %s failed", os.environ.get(NOTIFIER_ENV))
-
-
-def log_task_failure(context: dict[str, Any]) -> None:
-    """Failure callback: one line naming the task, the merchant (map index), run and error."""
-    ti = context.get("task_instance") or context.get("ti")
-    exception = context.get("exception")
-    log.error(
-        "Gateway reconciliation FAILED: task=%s map_index=%s run=%s try=%s error=%s: %s",
-        getattr(ti, "task_id", "?"), getattr(ti, "map_index", "?"), context.get("run_id"),
-        getattr(ti, "try_number", "?"), type(exception).__name__ if exception else "unknown", exception,
-    )

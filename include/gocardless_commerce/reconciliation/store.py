@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gocardless_commerce.reconciliation.apply import (
-    PROVIDER_NAME,
     LogEntry,
     Merchant,
     Outcome,
@@ -25,6 +24,7 @@ from gocardless_commerce.reconciliation.apply import (
     Transaction,
     WarehouseState,
 )
+from gocardless_commerce.model.mapping import PROVIDER_NAME
 from gocardless_commerce.warehouse.loader import Column, UpsertTarget, as_text, staged, upsert
 
 PERIOD_TABLES = ("reconciliation.gateway_events", "reconciliation.log", "reconciliation.external_refunds")

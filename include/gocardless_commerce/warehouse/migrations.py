@@ -2,8 +2,9 @@
 then (re)create the analyst views of ``sql/views``.
 
 Each file runs in its own transaction and is recorded with its checksum in
-``meta.schema_migrations``; an applied file whose content changed is an error (write a new
-migration instead of editing an old one).
+``meta.schema_migrations``; an applied file whose statements changed is an error (write a new
+migration instead of editing an old one). The checksum covers the statements only, so
+comments can be corrected without touching a deployed warehouse.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def apply_migrations(engine: Engine, folder: Path | None = None) -> list[str]:
     newly_applied = []
     for path in migration_files(folder):
         sql = path.read_text()
-        checksum = hashlib.sha256(sql.encode()).hexdigest()
+        checksum = hashlib.sha256(";\n".join(split_statements(sql)).encode()).hexdigest()
         version = path.stem
         if version in applied:
             if applied[version] != checksum:

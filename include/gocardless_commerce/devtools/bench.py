@@ -1,0 +1,470 @@
+"""``make bench``: the pipeline's performance figures, measured against the sandbox.
+
+Scenarios (each prints its figures; goals from the issues are printed beside them):
+
+* ``backfill`` — one merchant with ``--payments`` payments (default 100,000) and its other
+  resources: API requests used vs the minimum ``ceil(records/500)`` per list (payout items:
+  one list per payout, by API design), records/s of extract + land, peak RSS of the sync
+  process (measured in a child process so the sandbox and this driver are not counted).
+* ``incremental`` — the next day's sync after ~1 % of payments changed status: requests used,
+  rows changed, and the ratio to the requests a full-refresh extraction needs.
+* ``throttled`` — the sandbox at 1000 requests/min: 429s received and the achieved request
+  rate as a fraction of the limit.
+* ``model`` — the commerce model of one merchant with ``--model-payments`` payments (default
+  1,000,000; its sandbox store is generated once and cached in ``data/bench/``, then landed
+  straight into ``raw``): each stage (transform → validate → insights → load) in its own
+  process, as Airflow runs tasks, with its time, payments/s and peak RSS.
+* ``insights`` — monthly insights for 1,000 merchants × 12 months (synthetic commerce rows).
+* ``parse`` — DAG parse time with 1,000 registered merchants: the full parse (DAG processor)
+  and a task-start parse (parsing context set to one DAG).
+
+Timing lives here, never in unit tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import multiprocessing
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gocardless_commerce import settings
+from gocardless_commerce.devtools.sandbox_process import SandboxProcess, connect
+
+log = logging.getLogger("gocardless_commerce.devtools.bench")
+
+PAGE = 500
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (MB), from ``VmHWM``.
+
+    Not ``ru_maxrss``: Linux carries that across ``exec`` from the parent's image, so a child
+    spawned by a large driver would report the driver's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- the sync under test, in a child process -------------------------------------------------------
+def _sync_in_child(queue, base_url: str, token: str, warehouse_url: str, run_id: str, now_iso: str, full_refresh: bool) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    from gocardless_commerce.client import GoCardlessClient
+    from gocardless_commerce.extract.sync import SyncRequest, sync_data_connection
+    from gocardless_commerce.warehouse.engine import get_engine
+    from gocardless_commerce.warehouse.migrations import apply_migrations
+
+    engine = get_engine(warehouse_url)
+    apply_migrations(engine)
+    request = SyncRequest(
+        user_id="bench_user", data_connection_id="bench-dc", run_id=run_id,
+        now=datetime.fromisoformat(now_iso), full_refresh=full_refresh,
+    )
+    started = time.perf_counter()
+    with GoCardlessClient(token, base_url=base_url) as client:
+        result = sync_data_connection(client, engine, request)
+        waits = client.rate_limit_waits
+        retries = client.retry_count
+        rate_limited = client.rate_limited_count
+    elapsed = time.perf_counter() - started
+    queue.put(
+        {
+            "result": result.as_dict(),
+            "elapsed": elapsed,
+            "peak_rss_mb": peak_rss_mb(),
+            "rate_limit_waits": getattr(waits, "count", None),
+            "rate_limit_wait_seconds": round(getattr(waits, "seconds", 0.0), 1),
+            "retries": retries,
+            "rate_limited": rate_limited,
+        }
+    )
+
+
+def _model_stage_in_child(queue, warehouse_url: str, now_iso: str, stage_name: str, data_connection_id: str,
+                          user_id: str) -> None:
+    """One commerce stage in its own process, as Airflow runs each task: its time and peak RSS."""
+    logging.basicConfig(level=logging.WARNING)
+    from gocardless_commerce.model import stages
+    from gocardless_commerce.data_types import DATA_TYPES
+    from gocardless_commerce.warehouse.engine import get_engine
+
+    run = stages.ModelRun(
+        user_id=user_id, data_connection_id=data_connection_id, run_id="bench-model",
+        now=datetime.fromisoformat(now_iso), history_months=12, data_types=tuple(DATA_TYPES),
+    )
+    stage = getattr(stages, stage_name)
+    started = time.perf_counter()
+    summary = stage(get_engine(warehouse_url), run)
+    queue.put({
+        "summary": summary, "seconds": time.perf_counter() - started,
+        "peak_rss_mb": peak_rss_mb(),
+    })
+
+
+MODEL_STAGES = ("transform", "validate", "build_insights", "load")
+
+
+def run_model(warehouse_url: str, now: datetime, data_connection_id: str, user_id: str) -> dict[str, dict]:
+    return {
+        name: _in_child(_model_stage_in_child, warehouse_url, now.isoformat(), name, data_connection_id, user_id)
+        for name in MODEL_STAGES
+    }
+
+
+def _in_child(target, *args):
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=target, args=(queue, *args))
+    child.start()
+    outcome = queue.get()
+    child.join()
+    if child.exitcode:
+        raise SystemExit(f"benchmark child exited with {child.exitcode}")
+    return outcome
+
+
+def run_sync(base_url: str, token: str, warehouse_url: str, run_id: str, now: datetime, full_refresh: bool = False) -> dict:
+    return _in_child(_sync_in_child, base_url, token, warehouse_url, run_id, now.isoformat(), full_refresh)
+
+
+def minimum_requests(streams: dict) -> int:
+    """Fewest list requests that can return these records at 500 per page."""
+    total = 0
+    for name, stats in streams.items():
+        if name == "payout_items":
+            total += stats["pages"]  # one list per payout is the API's shape; pages ≥ payouts
+        else:
+            total += max(1, math.ceil(stats["records"] / PAGE))
+    return total
+
+
+def _print(title: str, rows: list[tuple[str, object, str]]) -> None:
+    print(f"\n== {title}")
+    for label, value, goal in rows:
+        print(f"  {label:<44} {value!s:>16}   {goal}")
+
+
+# -- scenarios ----------------------------------------------------------------------------------------
+def bench_extraction(payments: int, workdir: Path, port: int) -> None:
+    now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    warehouse_url = f"duckdb:///{workdir / 'bench.duckdb'}"
+    from gocardless_sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
+
+    generated = time.perf_counter()
+    with SandboxProcess(
+        port=port, log_file=workdir / "sandbox.log", seed=11, merchants=1, payments=payments,
+        db=workdir / "sandbox.sqlite", rate_limit=10**9, now=now.isoformat(),
+    ) as sandbox:
+        print(f"\nsandbox ready with {payments:,} payments in {time.perf_counter() - generated:.0f} s")
+        organisation = sandbox.organisations()[0]
+        grant = connect(sandbox.base_url, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, organisation["email"])
+        token = grant["access_token"]
+
+        backfill = run_sync(sandbox.base_url, token, warehouse_url, "bench-backfill", now)
+        result = backfill["result"]
+        minimum = minimum_requests(result["streams"])
+        rate = result["records_landed"] / backfill["elapsed"]
+        _print(
+            f"backfill: one merchant, {payments:,} payments",
+            [
+                ("records landed", f"{result['records_landed']:,}", ""),
+                ("API requests used", result["api_requests"], ""),
+                ("minimum requests (ceil(records/500))", minimum, ""),
+                ("requests / minimum", f"{result['api_requests'] / minimum:.3f}", "goal ≤ 1.05"),
+                ("extract + land records/s", f"{rate:,.0f}", "goal ≥ 20,000"),
+                ("elapsed s", f"{backfill['elapsed']:.1f}", ""),
+                ("peak RSS of the sync process (MB)", f"{backfill['peak_rss_mb']:.0f}", "goal ≤ 300"),
+            ],
+        )
+        for name, stats in result["streams"].items():
+            print(f"    {name:<24} {stats['records']:>9,} records {stats['requests']:>6} requests")
+
+        summary = sandbox.advance(days=1, change_fraction=0.01)
+        incremental = run_sync(sandbox.base_url, token, warehouse_url, "bench-incremental", now + timedelta(days=1))
+        inc = incremental["result"]
+        _print(
+            "incremental: next day, ~1 % of payments changed",
+            [
+                ("sandbox changes", json.dumps(summary)[:60], ""),
+                ("API requests used", inc["api_requests"], ""),
+                ("rows changed", f"{inc['records_changed']:,}", ""),
+                ("full-refresh requests (the backfill's)", result["api_requests"], ""),
+                ("full refresh / incremental", f"{result['api_requests'] / max(1, inc['api_requests']):.0f}×", "goal ≥ 50×"),
+            ],
+        )
+
+
+def land_from_store(store_path: Path, warehouse_url: str, data_connection_id: str, user_id: str) -> dict[str, int]:
+    """Land a generated sandbox store's first merchant straight into ``raw`` (no HTTP).
+
+    The model scenario needs a million-payment history; fetching it through the API would
+    benchmark the extraction again (that is the ``extraction`` scenario's job) and take minutes.
+    """
+    import itertools
+
+    import msgspec
+
+    from gocardless_commerce.extract import landing
+    from gocardless_sandbox.store import RESOURCES as STORE_TABLES
+    from gocardless_sandbox.store import SandboxStore
+    from gocardless_commerce.warehouse.engine import get_engine, transaction
+    from gocardless_commerce.warehouse.migrations import apply_migrations
+
+    store = SandboxStore(store_path)
+    organisation = store.organisations()[0].id
+    engine = get_engine(warehouse_url)
+    apply_migrations(engine)
+    ctx = landing.LandingContext(user_id, data_connection_id, "bench-land", datetime.now(UTC).isoformat())
+    batch, counts = 25_000, {}
+    for name, raw_resource in landing.RESOURCES.items():
+        if name == "payout_items":
+            continue
+        cursor = store.conn.execute(f"SELECT body FROM {STORE_TABLES[name].name} WHERE org = ? AND removed = 0", (organisation,))
+        counts[name] = 0
+        while rows := cursor.fetchmany(batch):
+            with transaction(engine) as conn:
+                landing.land(conn, raw_resource, [msgspec.json.decode(body) for (body,) in rows], ctx)
+            counts[name] += len(rows)
+    cursor = store.conn.execute("SELECT payout, body FROM payout_items WHERE org = ? ORDER BY payout, seq", (organisation,))
+    pending: list[tuple[str, list[dict]]] = []
+    counts["payout_items"] = 0
+    for payout, items in itertools.groupby(cursor, key=lambda row: row[0]):
+        pending.append((payout, [msgspec.json.decode(body) for _, body in items]))
+        if sum(len(i) for _, i in pending) >= batch:  # a payout's items stay together: their ids count occurrences
+            with transaction(engine) as conn:
+                counts["payout_items"] += landing.land_payout_items(conn, pending, ctx)
+            pending = []
+    if pending:
+        with transaction(engine) as conn:
+            counts["payout_items"] += landing.land_payout_items(conn, pending, ctx)
+    store.close()
+    return counts
+
+
+def bench_model(payments: int, workdir: Path) -> None:
+    """transform → validate → insights → load of one merchant with ``payments`` payments."""
+    from gocardless_sandbox.config import SandboxConfig
+    from gocardless_sandbox.server import open_store
+
+    cache = settings.data_dir() / "bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    store_path = cache / f"sandbox-{payments}-seed11.sqlite"
+    started = time.perf_counter()
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    store, _ = open_store(SandboxConfig(seed=11, merchants=1, payments_per_merchant=payments, db_path=store_path, now=now))
+    store.close()
+    print(f"\nsandbox store with {payments:,} payments ready in {time.perf_counter() - started:.0f} s ({store_path})")
+    landed = cache / f"raw-{payments}-seed11.duckdb"  # the landed raw schema, kept for the next run
+    counts_file = landed.with_suffix(".json")
+    if not counts_file.exists():
+        started = time.perf_counter()
+        landed.unlink(missing_ok=True)
+        counts = land_from_store(store_path, f"duckdb:///{landed}", "bench-model-dc", "bench_model_user")
+        counts_file.write_text(json.dumps(counts))
+        print(f"raw landed in {time.perf_counter() - started:.0f} s (cached in {landed})")
+    counts = json.loads(counts_file.read_text())
+    print("raw records: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    warehouse = workdir / "bench-model.duckdb"
+    shutil.copyfile(landed, warehouse)  # the stages write to a copy: every run starts from raw only
+    warehouse_url = f"duckdb:///{warehouse}"
+    stages = run_model(warehouse_url, now.replace(tzinfo=None), "bench-model-dc", "bench_model_user")
+    rows = [
+        (f"{name}: s (payments/s)", f"{stages[name]['seconds']:.1f} ({counts['payments'] / stages[name]['seconds']:,.0f})", "")
+        for name in MODEL_STAGES
+    ]
+    rows += [(f"{name}: peak RSS of its process (MB)", f"{stages[name]['peak_rss_mb']:.0f}", "goal < 500") for name in MODEL_STAGES]
+    rows.append(("rows loaded", json.dumps({k: v.get("rows") for k, v in stages["load"]["summary"].items()
+                                            if isinstance(v, dict)})[:60], ""))
+    _print(f"commerce model: one merchant, {counts['payments']:,} payments", rows)
+
+    rerun = run_model(warehouse_url, now.replace(tzinfo=None), "bench-model-dc", "bench_model_user")
+    changed = sum(v.get("changed", 0) for v in rerun["load"]["summary"].values() if isinstance(v, dict))
+    _print("the same run again (a rebuild with nothing new)", [
+        ("all stages s", f"{sum(rerun[name]['seconds'] for name in MODEL_STAGES):.1f}", ""),
+        ("load s", f"{rerun['load']['seconds']:.1f}", ""),
+        ("rows changed by the load", f"{changed:,}", "goal 0"),
+        ("peak RSS, largest stage (MB)", f"{max(rerun[name]['peak_rss_mb'] for name in MODEL_STAGES):.0f}", "goal < 500"),
+    ])
+
+
+def bench_throttled(payments: int, workdir: Path, port: int, limit: int) -> None:
+    now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    from gocardless_sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
+
+    with SandboxProcess(
+        port=port, log_file=workdir / "sandbox-throttled.log", seed=12, merchants=1, payments=payments,
+        db=workdir / "sandbox-throttled.sqlite", rate_limit=limit, now=now.isoformat(),
+    ) as sandbox:
+        organisation = sandbox.organisations()[0]
+        grant = connect(sandbox.base_url, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, organisation["email"])
+        outcome = run_sync(sandbox.base_url, grant["access_token"], f"duckdb:///{workdir / 'throttled.duckdb'}", "bench-throttled", now)
+    requests_made = outcome["result"]["api_requests"]
+    achieved = requests_made / (outcome["elapsed"] / 60)
+    _print(
+        f"throttled: sandbox at {limit} requests/min",
+        [
+            ("API requests", requests_made, ""),
+            ("429 responses received", outcome["rate_limited"], "goal 0"),
+            ("client retries", outcome["retries"], ""),
+            ("pre-emptive waits (count / seconds)", f"{outcome['rate_limit_waits']} / {outcome['rate_limit_wait_seconds']}", ""),
+            ("achieved requests/min", f"{achieved:.0f}", ""),
+            ("fraction of the limit", f"{achieved / limit:.1%}", "goal ≥ 90 %"),
+        ],
+    )
+
+
+_PARSE_PROBE = """
+import runpy, sys, time
+import airflow.sdk  # the DAG processor has Airflow imported before it parses a file
+t = time.perf_counter()
+runpy.run_path(sys.argv[1])
+print(time.perf_counter() - t)
+"""
+
+
+def bench_parse(merchants: int, workdir: Path) -> None:
+    snapshot = workdir / "merchants.json"
+    snapshot.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "merchants": [
+                    {
+                        "id": f"00000000-0000-0000-0000-{n:012d}", "user_id": f"merchant_{n:04d}",
+                        "user_name": f"Merchant {n}", "status": "CONNECTED", "organisation_id": f"OR{n:06d}",
+                        "airflow_conn_id": f"gocardless_00000000-0000-0000-0000-{n:012d}",
+                        "requested_data_types": ["COMMERCE_TRANSACTION"], "schedule": None, "status_reason": None,
+                    }
+                    for n in range(merchants)
+                ],
+            }
+        )
+    )
+    from gocardless_commerce.orchestration.dag_factory import SHARDS, shard_of
+
+    dag_files = sorted((settings.PROJECT_ROOT / "dags").glob("gocardless_sync_shard_*.py"))
+
+    def timed(dag_file: Path, extra_env: dict[str, str]) -> float:
+        env = {**os.environ, "GC_COMMERCE_REGISTRY_SNAPSHOT": str(snapshot), **extra_env}
+        runs = [
+            float(subprocess.check_output([sys.executable, "-c", _PARSE_PROBE, str(dag_file)], env=env, text=True).split()[-1])
+            for _ in range(3)
+        ]
+        return min(runs)
+
+    per_file = [timed(f, {}) for f in dag_files]
+    # The DAG processor parses files in parallel ([dag_processor] parsing_processes, default 2).
+    lanes = [0.0, 0.0]
+    for seconds in sorted(per_file, reverse=True):
+        lanes[lanes.index(min(lanes))] += seconds
+    target = "merchant_0500"
+    task_file = dag_files[shard_of(target)]
+    task_start = timed(task_file, {"_AIRFLOW_PARSING_CONTEXT_DAG_ID": f"gocardless_sync__{target}"})
+    _print(
+        f"DAG parse time, {merchants:,} merchants in {SHARDS} files (best of 3, Airflow pre-imported)",
+        [
+            ("slowest file s", f"{max(per_file):.3f}", ""),
+            ("all files, wall with 2 parsing processes s", f"{max(lanes):.3f}", "goal ≤ 1 s"),
+            ("all files, sequential (CPU) s", f"{sum(per_file):.3f}", ""),
+            ("task-start parse (one DAG) ms", f"{task_start * 1000:.0f}", "goal ≤ 50 ms"),
+        ],
+    )
+
+
+def bench_insights(merchants: int) -> None:
+    """Monthly insights for many merchants at once, from synthetic commerce rows."""
+    import random
+    from decimal import Decimal
+
+    import pandas as pd
+
+    from gocardless_commerce.model import schema, subscriptions_insight, transactions_insight
+
+    rng = random.Random(5)
+    now = datetime(2026, 11, 15, tzinfo=UTC)
+    tx_rows, sub_rows = [], []
+    for m in range(merchants):
+        for n in range(120):
+            day = datetime(2025, 12, 1) + timedelta(days=rng.randrange(350))
+            tx_rows.append({
+                "id": f"t{m}-{n}", "user_id": f"u{m}", "data_connection_id": f"dc{m}", "provider_name": "gocardless",
+                "type": rng.choice(["PAYMENT", "PAYMENT", "PAYMENT", "PAYOUT", "PAYMENT_REFUND"]),
+                "status": rng.choice(["SUCCESS", "SUCCESS", "DENIED", "PENDING"]), "description": None,
+                "amount": Decimal(rng.randrange(100, 50_000)) / 100, "currency": rng.choice(["GBP", "EUR"]),
+                "fee_amount": None, "source_id": f"PM{m}-{n}", "source_type": "payment:paid_out",
+                "source_created_at": day, "value_date": day.date(), "initial_transaction_id": None, "scheme": None,
+                "mandate_id": None, "subscription_id": None, "customer_id": None, "payout_id": None,
+                "gateway_state": None, "settled_on": None, "updated_at": day,
+            })
+        for n in range(10):
+            start = datetime(2025, 6, 1) + timedelta(days=rng.randrange(500))
+            unit = rng.choice(["week", "month", "year"])
+            sub_rows.append({
+                "id": f"s{m}-{n}", "user_id": f"u{m}", "data_connection_id": f"dc{m}", "provider_name": "gocardless",
+                "source_id": f"SB{m}-{n}", "source_created_at": start, "amount": Decimal(rng.randrange(500, 9_000)) / 100,
+                "currency": "GBP", "status": "ACTIVE", "plan_name": "plan", "frequency_unit": unit,
+                "frequency_interval": 1, "source_status": "active", "start_date": start.date(), "ended_at": pd.NaT,
+                "mandate_id": None, "customer_id": f"CU{m}-{n % 7}", "mrr": Decimal("10.00"), "updated_at": start,
+            })
+    transactions = schema.frame(pd.DataFrame(tx_rows).to_dict("list"), schema.TRANSACTIONS)
+    subscriptions = schema.frame(pd.DataFrame(sub_rows).to_dict("list"), schema.SUBSCRIPTIONS)
+    events = pd.DataFrame({c: pd.Series(dtype=object) for c in ("user_id", "data_connection_id", "id", "created_at", "payload", "resource_type", "action")})
+    started = time.perf_counter()
+    tx_insight = transactions_insight(transactions, now=now, history_months=12)
+    tx_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    sub_insight = subscriptions_insight(subscriptions, events, now=now, history_months=12)
+    sub_seconds = time.perf_counter() - started
+    _print(
+        f"insights: {merchants:,} merchants × 12 months",
+        [
+            ("transactions_insight rows / s", f"{len(tx_insight):,} / {tx_seconds:.1f}", ""),
+            ("subscriptions_insight rows / s", f"{len(sub_insight):,} / {sub_seconds:.1f}", ""),
+        ],
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--payments", type=int, default=100_000)
+    parser.add_argument("--model-payments", type=int, default=1_000_000)
+    parser.add_argument("--throttled-payments", type=int, default=80_000)
+    parser.add_argument("--rate-limit", type=int, default=1000)
+    parser.add_argument("--parse-merchants", type=int, default=1000)
+    parser.add_argument("--port", type=int, default=4020)
+    parser.add_argument(
+        "--scenarios", default="parse,extraction,throttled,model,insights",
+        help="comma-separated: parse, extraction, throttled, model, insights",
+    )
+    args = parser.parse_args(argv)
+    os.environ.setdefault("AIRFLOW_HOME", str(settings.PROJECT_ROOT / ".airflow"))  # not ~/airflow
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    scenarios = set(args.scenarios.split(","))
+    with tempfile.TemporaryDirectory(prefix="gc-bench-") as tmp:
+        workdir = Path(tmp)
+        if "parse" in scenarios:
+            bench_parse(args.parse_merchants, workdir)
+        if "extraction" in scenarios:
+            bench_extraction(args.payments, workdir, args.port)
+        if "model" in scenarios:
+            bench_model(args.model_payments, workdir)
+        if "insights" in scenarios:
+            bench_insights(args.parse_merchants)
+        if "throttled" in scenarios:
+            bench_throttled(args.throttled_payments, workdir, args.port + 1, args.rate_limit)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,438 @@
+"""Extract one data connection's GoCardless account into the ``raw`` schema.
+
+Two modes, chosen from the stored state:
+
+* **backfill** (first run, or ``full_refresh``): list every resource. Slowly-changing
+  resources (creditors, customers, bank accounts, mandates, subscriptions) are listed whole,
+  because a payment in the window may belong to an old mandate; payments, refunds, payouts and
+  events are listed from ``history_months`` back. A full refresh then flags rows the API no
+  longer returns as removed (GoCardless hard-deletes removed customers).
+* **incremental**: GoCardless has no ``updated_at`` filter, so changes are found through
+  events: read ``/events`` since the stored cursor (minus an overlap, because GoCardless
+  creates events asynchronously), then re-read those events per ``resource_type`` with
+  ``include=`` so the changed records' current state arrives in the same pages — no GET per
+  record — and list each resource created since its own cursor. The cost follows what changed,
+  not the size of the history.
+
+Records land in chunks, each in its own transaction (memory stays bounded), through one
+warehouse connection held while chunks follow each other closely
+(:class:`~gocardless_commerce.warehouse.engine.Session`; with DuckDB, a bounded buffer pool);
+records stay the JSON the API sent, only the fields the sync reads are decoded. Cursors are
+written only after every chunk of every stream has committed, so a failed or killed run
+resumes from the old cursors and the upserts make the replay harmless (nothing lost, nothing
+duplicated). The commerce tables are built from ``raw`` only after the whole extraction task
+succeeded, so readers of ``commerce`` never see a partial extraction.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from gocardless_commerce import settings
+from gocardless_commerce.extract import landing
+from gocardless_commerce.client import GoCardlessClient
+from gocardless_commerce.client.errors import GoneError
+from gocardless_commerce.client.pagination import DEFAULT_PAGE_SIZE, RawRecords, RecordHead
+from gocardless_commerce.client.timestamps import format_timestamp, parse_naive_utc, parse_timestamp
+from gocardless_commerce.warehouse.engine import Session, transaction
+
+log = logging.getLogger(__name__)
+
+#: Listed whole on a backfill: few records, and facts in the window refer to old ones.
+DIMENSION_RESOURCES = ("creditors", "customers", "customer_bank_accounts", "mandates", "subscriptions")
+#: Listed from ``history_months`` back on a backfill.
+FACT_RESOURCES = ("payments", "refunds", "payouts")
+#: GoCardless serves payout items only for payouts created in the last 6 months (else 410).
+PAYOUT_ITEMS_MONTHS = 6
+#: Concurrent payout-item listings (one request per payout: latency-bound).
+PAYOUT_ITEM_FETCHERS = 4
+EVENTS = "events"
+
+
+def duckdb_settings() -> dict[str, str]:
+    """DuckDB settings of the sync's connection (see :class:`~.warehouse.engine.Session`).
+
+    The memory limit (:func:`settings.sync_duckdb_memory_limit`) bounds DuckDB's buffers
+    (table blocks, primary-key indexes), which otherwise grow with the tables upserted into;
+    beyond it DuckDB evicts to its temp directory (``<file>.tmp``). One thread: the API
+    client, not DuckDB, is what the sync waits for. The indexes stay in memory, so a big
+    merchant's sync outgrows the limit: the chunk is then retried with the limit doubled
+    (:meth:`~.warehouse.engine.Session.run`).
+    """
+    return {"memory_limit": settings.sync_duckdb_memory_limit(), "threads": "1"}
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """``moment`` minus whole calendar months, the day clamped to the target month's length."""
+    year, month_index = divmod(moment.year * 12 + moment.month - 1 - months, 12)
+    day = min(moment.day, calendar.monthrange(year, month_index + 1)[1])
+    return moment.replace(year=year, month=month_index + 1, day=day)
+
+
+@dataclass
+class StreamStats:
+    records: int = 0
+    changed: int = 0
+    pages: int = 0
+    requests: int = 0
+    removed: int = 0
+
+
+@dataclass
+class SyncResult:
+    """What a sync did; returned to the DAG (as a dict) and written to ``meta.sync_runs``."""
+
+    data_connection_id: str
+    run_id: str
+    mode: str
+    started_at: str
+    finished_at: str = ""
+    api_requests: int = 0
+    streams: dict[str, StreamStats] = field(default_factory=dict)
+
+    @property
+    def records_landed(self) -> int:
+        return sum(s.records for s in self.streams.values())
+
+    @property
+    def records_changed(self) -> int:
+        return sum(s.changed for s in self.streams.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "data_connection_id": self.data_connection_id,
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "api_requests": self.api_requests,
+            "records_landed": self.records_landed,
+            "records_changed": self.records_changed,
+            "streams": {name: vars(stats) for name, stats in sorted(self.streams.items())},
+        }
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    user_id: str
+    data_connection_id: str
+    run_id: str
+    now: datetime  # the run's "now" (the data interval end): the history window ends here
+    full_refresh: bool = False
+    history_months: int = 12
+    event_overlap: timedelta = timedelta(minutes=30)
+    chunk_size: int = 10_000
+
+
+def read_state(engine: Engine, data_connection_id: str) -> dict[str, datetime | None]:
+    """Stored cursors of a data connection: stream name → high-water ``created_at`` (UTC)."""
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            sa.text("SELECT stream, cursor_created_at FROM meta.sync_state WHERE data_connection_id = :dc"),
+            {"dc": data_connection_id},
+        ).all()
+    return {stream: (cursor.replace(tzinfo=UTC) if cursor else None) for stream, cursor in rows}
+
+
+def _write_state(conn: Connection, data_connection_id: str, run_id: str, cursors: dict[str, datetime | None]) -> None:
+    """Advance cursors (never move one backwards); untouched cursors are not rewritten."""
+    stored = dict(
+        conn.execute(
+            sa.text("SELECT stream, cursor_created_at FROM meta.sync_state WHERE data_connection_id = :dc"),
+            {"dc": data_connection_id},
+        ).all()
+    )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for stream, cursor in cursors.items():
+        value = cursor.astimezone(UTC).replace(tzinfo=None) if cursor else None
+        if stream in stored:
+            if value is None or (stored[stream] is not None and value <= stored[stream]):
+                continue
+            conn.execute(
+                sa.text(
+                    "UPDATE meta.sync_state SET cursor_created_at = :c, last_run_id = :r, updated_at = :t "
+                    "WHERE data_connection_id = :dc AND stream = :s"
+                ),
+                {"c": value, "r": run_id, "t": now, "dc": data_connection_id, "s": stream},
+            )
+        else:
+            conn.execute(
+                sa.text("INSERT INTO meta.sync_state VALUES (:dc, :s, :c, :r, :t)"),
+                {"c": value, "r": run_id, "t": now, "dc": data_connection_id, "s": stream},
+            )
+
+
+class _Sync:
+    """One run of :func:`sync_data_connection` (holds its counters and cursors)."""
+
+    def __init__(self, client: GoCardlessClient, engine: Engine, request: SyncRequest, session: Session) -> None:
+        self.client = client
+        self.engine = engine
+        self.request = request
+        self.session = session
+        self.ctx = landing.LandingContext(
+            user_id=request.user_id,
+            data_connection_id=request.data_connection_id,
+            run_id=request.run_id,
+            extracted_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+        )
+        self.cursors: dict[str, datetime | None] = {}
+        self.touched_payouts: dict[str, str] = {}  # payout id -> created_at
+        self.result = SyncResult(
+            data_connection_id=request.data_connection_id,
+            run_id=request.run_id,
+            mode="",
+            started_at=format_timestamp(datetime.now(UTC)),
+        )
+
+    # -- one stream: pages → chunks → one transaction ------------------------------------------
+    def _stats(self, name: str) -> StreamStats:
+        return self.result.streams.setdefault(name, StreamStats())
+
+    def _advance_cursor(self, stream: str, records: Iterable[RecordHead]) -> None:
+        latest = max((r.created_at for r in records if r.created_at), default=None)
+        if latest is None:
+            return
+        moment = parse_timestamp(latest)
+        current = self.cursors.get(stream)
+        if current is None or moment > current:
+            self.cursors[stream] = moment
+
+    def land_stream(
+        self,
+        resource: str,
+        params: dict,
+        *,
+        linked: str | None = None,
+        on_records: Callable[[list[RecordHead]], None] | None = None,
+        track_ids: bool = False,
+    ) -> set[str]:
+        """List ``resource`` with ``params`` and land it (or, with ``linked``, land the records
+        that event pages carry under ``linked[linked]``). With ``track_ids``, returns the ids
+        landed (a full refresh needs them to spot vanished records; otherwise they'd only cost
+        memory).
+
+        Records stay the JSON the API sent (:meth:`GoCardlessClient.iter_raw_pages`): only the
+        few fields read here are decoded, and the payload lands byte for byte.
+        """
+        target = landing.RESOURCES[linked or resource]
+        stats = self._stats(linked or resource)
+        before = self.client.request_count
+        seen: set[str] = set()
+        buffer = RawRecords(raw=[], heads=[])
+        empty = RawRecords(raw=[], heads=[])
+        for page in self.client.iter_raw_pages(resource, {"limit": DEFAULT_PAGE_SIZE, **params}):
+            stats.pages += 1
+            records = page.linked.get(linked, empty) if linked else page.records
+            buffer.raw.extend(records.raw)
+            buffer.heads.extend(records.heads)
+            if track_ids:
+                seen.update(r.id for r in records.heads)
+            if linked is None:
+                self._advance_cursor(resource, records.heads)
+            if on_records:
+                on_records(records.heads)
+            if len(buffer) >= self.request.chunk_size:
+                self._land_chunk(target, stats, buffer)
+                buffer = RawRecords(raw=[], heads=[])
+            if stats.pages % 50 == 0:
+                log.info("%s: %d pages, %d records so far", target.name, stats.pages, stats.records + len(buffer))
+        self._land_chunk(target, stats, buffer)
+        stats.requests += self.client.request_count - before
+        return seen
+
+    def _land_chunk(self, target: landing.RawResource, stats: StreamStats, records: RawRecords) -> None:
+        """One chunk, one transaction: memory stays bounded however long the stream.
+
+        A run that dies between chunks leaves some rows landed and the cursors unmoved; the
+        rerun lists the same records again and the upserts make that harmless.
+        """
+        if not len(records):
+            return
+        stats.changed += self.session.run(lambda conn: landing.land_raw(conn, target, records, self.ctx))
+        stats.records += len(records)
+
+    def _note_payouts(self, records: list[RecordHead]) -> None:
+        for payout in records:
+            self.touched_payouts[payout.id] = payout.created_at
+
+    def land_payout_items(self) -> None:
+        """Items of every payout this run touched, while GoCardless still serves them.
+
+        The API lists items one payout at a time, so this stream is bound by round trips, not
+        bytes: a few payouts are fetched at once (:data:`PAYOUT_ITEM_FETCHERS` threads sharing
+        the client and its rate-limit budget) and landed in chunks, in payout order.
+        """
+        stats = self._stats("payout_items")
+        oldest = months_before(self.request.now, PAYOUT_ITEMS_MONTHS).date()
+        payout_ids = [
+            payout_id
+            for payout_id, created_at in sorted(self.touched_payouts.items())
+            if parse_timestamp(created_at).date() >= oldest  # older ones: GoCardless answers 410 Gone
+        ]
+        before = self.client.request_count
+        pending: list[tuple[str, RawRecords]] = []
+        pending_items = 0
+        with ThreadPoolExecutor(max_workers=PAYOUT_ITEM_FETCHERS, thread_name_prefix="payout-items") as pool:
+            for payout_id, pages in zip(payout_ids, pool.map(self._payout_item_pages, payout_ids)):
+                if pages is None:
+                    continue
+                stats.pages += len(pages)
+                items = RawRecords(
+                    raw=[r for page in pages for r in page.raw], heads=[h for page in pages for h in page.heads]
+                )
+                pending.append((payout_id, items))
+                pending_items += len(items)
+                if pending_items >= self.request.chunk_size:
+                    self._land_payout_item_chunk(stats, pending)
+                    pending, pending_items = [], 0
+        self._land_payout_item_chunk(stats, pending)
+        stats.requests += self.client.request_count - before
+
+    def _payout_item_pages(self, payout_id: str) -> list[RawRecords] | None:
+        try:
+            return [
+                page.records
+                for page in self.client.iter_raw_pages("payout_items", {"payout": payout_id, "limit": DEFAULT_PAGE_SIZE})
+            ]
+        except GoneError:
+            log.info("Payout %s is older than GoCardless keeps payout items for (410); skipped", payout_id)
+            return None
+
+    def _land_payout_item_chunk(self, stats: StreamStats, pending: list[tuple[str, RawRecords]]) -> None:
+        if not pending:
+            return
+        stats.changed += self.session.run(lambda conn: landing.land_raw_payout_items(conn, pending, self.ctx))
+        stats.records += sum(len(items) for _, items in pending)
+
+    # -- modes ---------------------------------------------------------------------------------
+    def backfill(self) -> None:
+        request = self.request
+        since = format_timestamp(months_before(request.now, request.history_months))
+        log.info(
+            "Backfill of data connection %s: dimensions in full, facts and events since %s",
+            request.data_connection_id, since,
+        )
+        for resource in DIMENSION_RESOURCES + FACT_RESOURCES + (EVENTS,):
+            windowed = resource not in DIMENSION_RESOURCES
+            params = {"created_at[gte]": since} if windowed else {}
+            on_records = self._note_payouts if resource == "payouts" else None
+            mark_removed = request.full_refresh and resource != EVENTS
+            seen = self.land_stream(resource, params, on_records=on_records, track_ids=mark_removed)
+            if windowed and resource not in self.cursors:
+                self.cursors[resource] = parse_timestamp(since)
+            if mark_removed:
+                self._mark_removed(resource, seen, since if windowed else None)
+            self._log_stream(resource)
+        self.land_payout_items()
+        self._log_stream("payout_items")
+
+    def _mark_removed(self, resource: str, seen: set[str], created_since: str | None) -> None:
+        removed = self.session.run(
+            lambda conn: landing.mark_removed(
+                conn, landing.RESOURCES[resource], self.request.data_connection_id, seen,
+                self.ctx.extracted_at, created_since,
+            )
+        )
+        self._stats(resource).removed += removed
+        if removed:
+            log.warning("%s: %d records no longer returned by GoCardless, flagged removed_at", resource, removed)
+
+    def incremental(self, state: dict[str, datetime | None]) -> None:
+        overlap = self.request.event_overlap
+        events_since = format_timestamp(state[EVENTS] - overlap)
+        log.info("Incremental sync of data connection %s: events since %s", self.request.data_connection_id, events_since)
+        changed_types: set[str] = set()
+        self.land_stream(
+            EVENTS,
+            {"created_at[gte]": events_since},
+            on_records=lambda events: changed_types.update(e.resource_type for e in events),
+        )
+        self._log_stream(EVENTS)
+        # The current state of every record those events touched, via include= (no GETs).
+        for resource_type in sorted(changed_types & set(landing.EVENT_RESOURCE_TYPES)):
+            self.land_stream(
+                EVENTS,
+                {
+                    "created_at[gte]": events_since,
+                    "resource_type": resource_type,
+                    "include": landing.EVENT_RESOURCE_TYPES[resource_type].include,
+                },
+                linked=resource_type,
+                on_records=self._note_payouts if resource_type == "payouts" else None,
+            )
+        # Records created since each resource's cursor (covers resources without events).
+        for resource in DIMENSION_RESOURCES + FACT_RESOURCES:
+            cursor = state.get(resource)
+            params = {"created_at[gte]": format_timestamp(cursor - overlap)} if cursor else {}
+            on_records = self._note_payouts if resource == "payouts" else None
+            self.land_stream(resource, params, on_records=on_records)
+            self._log_stream(resource)
+        self.land_payout_items()
+        self._log_stream("payout_items")
+
+    def _log_stream(self, name: str) -> None:
+        stats = self._stats(name)
+        log.info(
+            "%-24s %8d records  %8d changed  %5d pages  %5d requests%s",
+            name, stats.records, stats.changed, stats.pages, stats.requests,
+            f"  {stats.removed} removed" if stats.removed else "",
+        )
+
+
+def sync_data_connection(client: GoCardlessClient, engine: Engine, request: SyncRequest) -> SyncResult:
+    """Run one sync of one data connection (see the module docstring for the semantics)."""
+    started = time.monotonic()
+    requests_before = client.request_count
+    state = read_state(engine, request.data_connection_id)
+    with Session(engine, duckdb_settings=duckdb_settings()) as session:
+        run = _Sync(client, engine, request, session)
+        if request.full_refresh or state.get(EVENTS) is None:
+            run.result.mode = "full_refresh" if request.full_refresh and state else "backfill"
+            run.backfill()
+        else:
+            run.result.mode = "incremental"
+            run.incremental(state)
+        # Events cursor: the newest event landed; kept when nothing new arrived.
+        if EVENTS not in run.cursors:
+            run.cursors[EVENTS] = state.get(EVENTS) or request.now
+        result = run.result
+        result.api_requests = client.request_count - requests_before
+        result.finished_at = format_timestamp(datetime.now(UTC))
+        with session.transaction() as conn:
+            _write_state(conn, request.data_connection_id, request.run_id, run.cursors)
+            _record_run(conn, result)
+    log.info(
+        "Sync %s of %s done in %.1f s: %d records landed, %d changed, %d API requests",
+        result.mode, request.data_connection_id, time.monotonic() - started,
+        result.records_landed, result.records_changed, result.api_requests,
+    )
+    return result
+
+
+def _record_run(conn: Connection, result: SyncResult) -> None:
+    params = {
+        "dc": result.data_connection_id, "run": result.run_id, "mode": result.mode,
+        "started": parse_naive_utc(result.started_at),
+        "finished": parse_naive_utc(result.finished_at),
+        "requests": result.api_requests, "landed": result.records_landed,
+        "changed": result.records_changed, "summary": json.dumps(result.as_dict()),
+    }
+    conn.execute(sa.text("DELETE FROM meta.sync_runs WHERE data_connection_id = :dc AND run_id = :run"), params)
+    conn.execute(
+        sa.text(
+            "INSERT INTO meta.sync_runs VALUES (:dc, :run, :mode, :started, :finished, :requests, "
+            ":landed, :changed, CAST(:summary AS JSON))"
+        ),
+        params,
+    )

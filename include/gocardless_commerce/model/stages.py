@@ -1,0 +1,365 @@
+"""The commerce stages of a merchant's run: transform → validate → insights → load.
+
+Each stage is a plain function (testable without Airflow) that reads the previous stage's
+output from the run's staging folder and writes its own there; only small summaries travel
+through XCom. Nothing reaches the ``commerce`` schema before :func:`load`, which writes every
+table of the run (and its quarantined rows) in one transaction: readers see the old state or
+the new one, never a mix. Insights are computed before the load for that reason.
+
+Memory is bounded by the chunk size, not by the merchant's history: the transform reads raw
+records in chunks (:mod:`gocardless_commerce.model.raw_reader`) and stages one file per chunk, and
+every later stage works through those files one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from gocardless_commerce import model, settings
+from gocardless_commerce.model import mapping, schema
+from gocardless_commerce.model.subscriptions import subscriptions_to_frame
+from gocardless_commerce.model.transactions import (
+    fee_items_to_transactions,
+    payments_to_transactions,
+    payouts_to_transactions,
+    refunded_payment_amounts,
+    refunds_to_transactions,
+    transactions_frame,
+)
+from gocardless_commerce.model.raw_reader import DEFAULT_CHUNK_ROWS, RawReader, read_raw
+from gocardless_commerce.warehouse.engine import Session, is_duckdb, parse_size, transaction
+from gocardless_commerce.warehouse.loader import Column, UpsertTarget, delete_missing, frame_rows, key_set, upsert
+
+log = logging.getLogger(__name__)
+
+TRANSACTION_TYPES = {"COMMERCE_TRANSACTION", "COMMERCE_TRANSACTION_INSIGHT"}
+SUBSCRIPTION_TYPES = {"COMMERCE_SUBSCRIPTION", "COMMERCE_SUBSCRIPTION_INSIGHT"}
+_SQL_TYPES = {"str": "VARCHAR", "decimal": "DECIMAL(20,4)", "date": "DATE", "timestamp": "TIMESTAMP", "int": "INTEGER"}
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """Who and what one run builds."""
+
+    user_id: str
+    data_connection_id: str
+    run_id: str
+    now: datetime
+    history_months: int
+    data_types: tuple[str, ...]
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+
+    @property
+    def staging(self) -> Path:
+        safe_run = re.sub(r"[^A-Za-z0-9_.-]", "_", self.run_id)
+        path = settings.data_dir() / "staging" / self.data_connection_id / safe_run
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def wants_transactions(self) -> bool:
+        return bool(TRANSACTION_TYPES & set(self.data_types))
+
+    @property
+    def wants_subscriptions(self) -> bool:
+        return bool(SUBSCRIPTION_TYPES & set(self.data_types))
+
+    def save(self, name: str, frame: pd.DataFrame | object) -> None:
+        pd.to_pickle(frame, self.staging / f"{name}.pkl")
+
+    def read(self, name: str) -> pd.DataFrame | None:
+        path = self.staging / f"{name}.pkl"
+        return pd.read_pickle(path) if path.exists() else None  # noqa: S301 - our own files
+
+    # A table staged in chunks: ``<name>.<n>.pkl``, read back one chunk at a time.
+    def clear_parts(self, name: str) -> None:
+        for path in self.staging.glob(f"{name}.*.pkl"):
+            path.unlink()
+
+    def save_part(self, name: str, number: int, frame: pd.DataFrame) -> None:
+        self.save(f"{name}.{number:05d}", frame)
+
+    def has_parts(self, name: str) -> bool:
+        return any(self.staging.glob(f"{name}.*.pkl"))
+
+    def read_parts(self, name: str) -> Iterator[pd.DataFrame]:
+        for path in sorted(self.staging.glob(f"{name}.*.pkl")):
+            yield pd.read_pickle(path)  # noqa: S301 - our own files
+
+
+# -- stages ------------------------------------------------------------------------------------------
+def _transaction_chunks(reader: RawReader, refunded: dict[str, Decimal]) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(source, transactions) per raw chunk; collects the refunded payments' amounts on the way."""
+    for chunk in reader.payments():
+        yield "payments", transactions_frame(payments_to_transactions(chunk.frame, chunk.lookups))
+    for chunk in reader.refunds():
+        refunded.update(refunded_payment_amounts(chunk.frame, chunk.lookups))
+        yield "refunds", transactions_frame(refunds_to_transactions(chunk.frame, chunk.lookups))
+    for chunk in reader.payouts():
+        yield "payouts", transactions_frame(payouts_to_transactions(chunk.frame, chunk.lookups))
+    for chunk in reader.unlinked_fee_items():
+        yield "fee payout items", transactions_frame(fee_items_to_transactions(chunk.frame, chunk.lookups))
+
+
+#: DuckDB keeps a table's primary-key index in memory: about 100 bytes per commerce row.
+_INDEX_BYTES_PER_ROW = 128
+
+
+def _model_session(engine: Engine, indexed_rows: int = 0) -> Session:
+    """The model's warehouse connection, DuckDB's memory capped: the configured limit plus
+    room for the key indexes of ``indexed_rows`` rows. It is a starting point that
+    :meth:`Session.run` doubles when a stage needs more."""
+    limit = parse_size(settings.model_duckdb_memory_limit()) or 128 * 10**6
+    limit += indexed_rows * _INDEX_BYTES_PER_ROW
+    return Session(engine, duckdb_settings={"memory_limit": f"{limit // 2**20}MiB"})
+
+
+def _rows_after_load(engine: Engine, run: ModelRun) -> int:
+    """About how many rows the commerce tables hold once this run is loaded: the other data
+    connections' rows plus this run's (their key indexes must fit in DuckDB's memory)."""
+    if not is_duckdb(engine):
+        return 0
+    staged = sum((run.read("valid_rows") or {}).values())  # counted by validate: no second read of the chunks
+    with transaction(engine) as conn:
+        return staged + sum(
+            conn.execute(sa.text(f"SELECT count(*) FROM {target.table} WHERE data_connection_id <> :dc"),
+                         {"dc": run.data_connection_id}).scalar_one()
+            for target, _ in LOAD_TARGETS.values()
+        )
+
+
+def transform(engine: Engine, run: ModelRun) -> dict:
+    """Raw → commerce transactions and subscriptions, staged chunk by chunk (not loaded)."""
+    with _model_session(engine) as session:
+        return session.run(lambda conn: _transform(conn, run))
+
+
+def _transform(conn: Connection, run: ModelRun) -> dict:
+    summary: dict = {}
+    for name in ("transactions", "subscriptions"):
+        run.clear_parts(name)
+    with read_raw(conn, run.data_connection_id, run.chunk_rows) as reader:
+        if run.wants_transactions:
+            refunded: dict[str, Decimal] = {}
+            total = 0
+            for number, (source, frame) in enumerate(_transaction_chunks(reader, refunded)):
+                run.save_part("transactions", number, frame)
+                total += len(frame)
+                log.info("Transformed %s chunk %d: %d transactions (total %d)", source, number, len(frame), total)
+            if not total:
+                run.save_part("transactions", 0, schema.empty(schema.TRANSACTIONS))
+            run.save("refunded_payment_amounts", refunded)
+            summary["transactions"] = total
+        if run.wants_subscriptions:
+            total = 0
+            for number, chunk in enumerate(reader.subscriptions()):
+                frame = subscriptions_to_frame(chunk.frame, chunk.lookups)
+                run.save_part("subscriptions", number, frame)
+                total += len(frame)
+            if not total:
+                run.save_part("subscriptions", 0, schema.empty(schema.SUBSCRIPTIONS))
+            run.save("subscription_events", reader.subscription_events())
+            summary["subscriptions"] = total
+    log.info("Transformed %s: %s", run.data_connection_id, summary)
+    return summary
+
+
+def validate(engine: Engine, run: ModelRun) -> dict:
+    """Row-level problems go to quarantine; a batch-level failure fails here, before any load.
+
+    Each staged chunk is validated on its own (rows are independent; a refund is checked
+    against its payment wherever that payment is). Data Docs are built for each table's first
+    chunk; every failed row of every chunk is in the quarantine.
+    """
+    summary: dict = {}
+    refunded = run.read("refunded_payment_amounts") or {}
+    checks = (
+        ("transactions", lambda frame, **kw: model.validate_transactions(frame, payment_amounts=refunded, **kw)),
+        ("subscriptions", model.validate_subscriptions),
+    )
+    quarantined = []
+    for name, check in checks:
+        run.clear_parts(f"{name}_valid")
+        if not run.has_parts(name):
+            continue
+        counts = {"valid": 0, "quarantined": 0}
+        for number, frame in enumerate(run.read_parts(name)):
+            outcome = check(frame, now=run.now, run_id=run.run_id, build_docs=number == 0)
+            model.raise_for_batch_failures(outcome)
+            run.save_part(f"{name}_valid", number, outcome.valid)
+            quarantined.append(outcome.quarantine)
+            counts["valid"] += len(outcome.valid)
+            counts["quarantined"] += len(outcome.quarantine)
+            if outcome.docs_url:
+                summary["data_docs"] = outcome.docs_url
+                log.info("Great Expectations Data Docs for %s: %s", name, outcome.docs_url)
+            for row in outcome.quarantine.head(20).itertuples():
+                log.warning("Quarantined %s %s: %s", row.source_table, row.source_id, ", ".join(row.failed_rules))
+        summary[name] = counts
+    run.save("valid_rows", {name: counts["valid"] for name, counts in summary.items() if isinstance(counts, dict)})
+    quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else schema.frame({}, schema.QUARANTINE)
+    run.save("quarantine", _with_source_payloads(engine, quarantine))
+    log.info("Validated %s: %s", run.data_connection_id, summary)
+    return summary
+
+
+def build_insights(engine: Engine, run: ModelRun) -> dict:
+    """Monthly insights from the validated rows, checked (batch level) before they are loaded."""
+    summary = {}
+    if "COMMERCE_TRANSACTION_INSIGHT" in run.data_types:
+        insight = model.transactions_insight(
+            run.read_parts("transactions_valid"), now=run.now, history_months=run.history_months
+        )
+        model.raise_for_batch_failures(model.validate_transactions_insight(insight))
+        run.save("transactions_insight", insight)
+        summary["transactions_insight"] = len(insight)
+    if "COMMERCE_SUBSCRIPTION_INSIGHT" in run.data_types:
+        subscriptions = list(run.read_parts("subscriptions_valid"))
+        insight = model.subscriptions_insight(
+            pd.concat(subscriptions, ignore_index=True) if subscriptions else schema.empty(schema.SUBSCRIPTIONS),
+            run.read("subscription_events"), now=run.now, history_months=run.history_months,
+        )
+        model.raise_for_batch_failures(model.validate_subscriptions_insight(insight))
+        run.save("subscriptions_insight", insight)
+        summary["subscriptions_insight"] = len(insight)
+    log.info("Insights of %s: %s", run.data_connection_id, summary)
+    return summary
+
+
+# -- load ----------------------------------------------------------------------------------------
+def _target(table: str, contract: dict[str, str], key: tuple[str, ...], preserve: tuple[str, ...] = ()) -> UpsertTarget:
+    return UpsertTarget(
+        table=table,
+        key=key,
+        columns=tuple(Column(name, _SQL_TYPES[kind]) for name, kind in contract.items()),
+        change_check=None,
+        preserve_columns=preserve,
+    )
+
+
+#: staged frame → (target, the key that identifies a row within a data connection)
+LOAD_TARGETS = {
+    # gateway_state and settled_on belong to the reconciliation job: a rebuild never resets them.
+    "transactions": (_target("commerce.transactions", schema.TRANSACTIONS, ("id",), ("gateway_state", "settled_on")), "id"),
+    "subscriptions": (_target("commerce.subscriptions", schema.SUBSCRIPTIONS, ("id",)), "id"),
+    "transactions_insight": (
+        _target("commerce.transactions_insight", schema.TRANSACTIONS_INSIGHT, ("data_connection_id", "month", "currency")),
+        "month || ':' || currency",
+    ),
+    "subscriptions_insight": (
+        _target("commerce.subscriptions_insight", schema.SUBSCRIPTIONS_INSIGHT, ("data_connection_id", "month", "currency")),
+        "month || ':' || currency",
+    ),
+}
+QUARANTINE_TARGET = UpsertTarget(
+    table="commerce.quarantine",
+    key=("data_connection_id", "run_id", "source_table", "source_id", "occurrence"),
+    columns=tuple(
+        Column(name, {"failed_rules": "JSON", "payload": "JSON", "occurrence": "INTEGER"}.get(name, "VARCHAR"))
+        for name in schema.QUARANTINE
+    ),
+    change_check=None,
+)
+
+
+def _row_keys(frame: pd.DataFrame, key_expression: str) -> list[str]:
+    if key_expression == "id":
+        return list(frame["id"])
+    return [f"{m.isoformat()}:{c}" for m, c in zip(frame["month"], frame["currency"], strict=True)]
+
+
+def _staged_frames(run: ModelRun, name: str) -> Iterator[pd.DataFrame] | None:
+    """The run's rows for one target (chunk by chunk), or None when the run did not build it."""
+    if name in ("transactions", "subscriptions"):
+        return run.read_parts(f"{name}_valid") if run.has_parts(f"{name}_valid") else None
+    frame = run.read(name)
+    return None if frame is None else iter([frame])
+
+
+def load(engine: Engine, run: ModelRun) -> dict:
+    """Write every staged table of the run, and its quarantine, in one transaction.
+
+    Rows are upserted on their deterministic ids (a rerun changes nothing); rows of this data
+    connection that the rebuild no longer produces are deleted (their source vanished). A
+    quarantined record keeps its previously loaded version: nothing valid is lost to bad input.
+    Chunks are upserted one by one inside the transaction; the ids to keep are collected in a
+    temporary table, so memory does not grow with the history.
+    """
+    quarantine = run.read("quarantine")
+    with _model_session(engine, indexed_rows=_rows_after_load(engine, run)) as session:
+        summary = session.run(lambda conn: _load(conn, run, quarantine))
+    log.info("Loaded %s in one transaction: %s", run.data_connection_id, summary)
+    shutil.rmtree(run.staging, ignore_errors=True)
+    return summary
+
+
+def _load(conn: Connection, run: ModelRun, quarantine: pd.DataFrame | None) -> dict:
+    summary = {}
+    for name, (target, key_expression) in LOAD_TARGETS.items():
+        frames = _staged_frames(run, name)
+        if frames is None:
+            continue
+        rows = changed = 0
+        with key_set(conn) as keep:
+            for frame in frames:
+                keep.add(_row_keys(frame, key_expression))
+                changed += upsert(conn, target, frame_rows(frame, target.column_names))
+                rows += len(frame)
+            if quarantine is not None and name in ("transactions", "subscriptions"):
+                keep.add(i for i, t in zip(quarantine["row_id"], quarantine["source_table"], strict=True)
+                         if t == target.table and i)
+            removed = delete_missing(
+                conn, target.table, {"data_connection_id": run.data_connection_id},
+                "id" if key_expression == "id" else "CAST(month AS VARCHAR) || ':' || currency", keep,
+            )
+        summary[name] = {"rows": rows, "changed": changed, "removed": removed}
+    if quarantine is not None and len(quarantine):
+        upsert(conn, QUARANTINE_TARGET, frame_rows(quarantine, QUARANTINE_TARGET.column_names))
+        summary["quarantine"] = len(quarantine)
+    return summary
+
+
+def _with_source_payloads(engine: Engine, quarantine: pd.DataFrame) -> pd.DataFrame:
+    """Attach each quarantined row's GoCardless record (from ``raw``) to its payload."""
+    if quarantine.empty:
+        return quarantine
+    wanted: dict[str, set[str]] = {}
+    for payload in quarantine["payload"]:
+        source_type = ((payload or {}).get("row") or {}).get("source_type") or ""
+        table = mapping.SOURCE_TABLE_OF.get(source_type.split(":", 1)[0])
+        if table:
+            wanted.setdefault(table, set()).add(payload["row"].get("source_id"))
+    found: dict[tuple[str, str], dict] = {}
+    with transaction(engine) as conn:
+        for table, ids in wanted.items():
+            for dc, record_id, payload in _raw_payloads(conn, table, quarantine["data_connection_id"].iloc[0], ids):
+                found[(table, record_id)] = json.loads(payload)
+    enriched = []
+    for payload in quarantine["payload"]:
+        row = (payload or {}).get("row") or {}
+        table = mapping.SOURCE_TABLE_OF.get((row.get("source_type") or "").split(":", 1)[0])
+        source = (payload or {}).get("source") or found.get((table, row.get("source_id")))
+        enriched.append({**(payload or {}), "source": source})
+    return quarantine.assign(payload=enriched)
+
+
+def _raw_payloads(conn: Connection, table: str, data_connection_id: str, ids: set[str]):
+    return conn.execute(
+        sa.text(
+            f"SELECT data_connection_id, id, CAST(payload AS VARCHAR) FROM raw.gocardless_{table} "
+            "WHERE data_connection_id = :dc AND id IN :ids"
+        ).bindparams(sa.bindparam("ids", expanding=True)),
+        {"dc": data_connection_id, "ids": sorted(i for i in ids if i)},
+    ).all()

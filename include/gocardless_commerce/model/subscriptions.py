@@ -1,0 +1,125 @@
+"""GoCardless subscriptions → ``commerce.subscriptions``, and when each one counted as active.
+
+The row is the subscription's current state (Qard COMMERCE_SUBSCRIPTION plus the GoCardless
+status, dates, links and normalised ``mrr``). The insights also need its past: a subscription
+paused in March was not active at the end of March even if it is active today, so
+:func:`status_history` replays its events.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+
+import pandas as pd
+
+from gocardless_commerce.model import mapping, schema
+from gocardless_commerce.model.frames import RawFrames, as_timestamp, links, records, text, to_date, to_int
+from gocardless_commerce.model.ids import commerce_id
+from gocardless_commerce.model.lookups import Lookups, SubscriptionEvent, build_lookups
+from gocardless_commerce.model.money import MRR_COLUMN_PLACES, minor_to_major, monthly_amount, round_half_up
+
+ACTIVE = "active"
+
+
+def build_subscriptions(frames: RawFrames) -> pd.DataFrame:
+    """All subscriptions of ``frames``, columns of ``schema.SUBSCRIPTIONS``, sorted by (data connection, id)."""
+    return subscriptions_to_frame(frames.subscriptions, build_lookups(frames))
+
+
+def subscriptions_to_frame(subscriptions: pd.DataFrame, lookups: Lookups) -> pd.DataFrame:
+    """Raw subscriptions → ``commerce.subscriptions`` rows, given the facts (events, mandates) they need."""
+    columns: dict[str, list] = defaultdict(list)
+    ordered = sorted(records(subscriptions), key=lambda r: (r.data_connection_id or "", r.id or ""))
+    for record in ordered:
+        dc, payload = record.data_connection_id, record.payload
+        source_status = text(payload.get("status"))
+        amount = minor_to_major(payload.get("amount"))
+        unit = mapping.FREQUENCY_UNIT.get(payload.get("interval_unit"))
+        interval = to_int(payload.get("interval"))
+        monthly = monthly_amount(amount, unit, interval)
+        mandate_id = text(links(payload).get("mandate"))
+        history = lookups.subscription_events.get((dc, record.id), [])
+        row = {
+            "id": commerce_id(dc, "subscription", record.id),
+            "user_id": record.user_id,
+            "data_connection_id": dc,
+            "provider_name": mapping.PROVIDER_NAME,
+            "source_id": record.id,
+            "source_created_at": record.created_at,
+            "amount": amount,
+            "currency": text(payload.get("currency")),
+            "status": mapping.SUBSCRIPTION_STATUS.get(source_status) if source_status else None,
+            "plan_name": text(payload.get("name")),
+            "frequency_unit": unit,
+            "frequency_interval": interval,
+            "source_status": source_status,
+            "start_date": to_date(payload.get("start_date")),
+            "ended_at": ended_at(history),
+            "mandate_id": mandate_id,
+            "customer_id": lookups.customer(dc, mandate_id),
+            "mrr": round_half_up(monthly, MRR_COLUMN_PLACES) if monthly is not None else None,
+            "updated_at": lookups.last_change(record, "subscriptions"),
+        }
+        for name in schema.SUBSCRIPTIONS:
+            columns[name].append(row[name])
+    if not ordered:
+        return schema.empty(schema.SUBSCRIPTIONS)
+    return schema.frame(columns, schema.SUBSCRIPTIONS)
+
+
+def ended_at(history: Sequence[SubscriptionEvent]) -> datetime | None:
+    """Time of the first ``cancelled`` or ``finished`` event (a subscription ends once)."""
+    return next((e.created_at for e in history if e.action in mapping.SUBSCRIPTION_END_ACTIONS), None)
+
+
+#: The state a subscription must have been in before its first status-changing event.
+_STATE_BEFORE = {
+    "customer_approval_granted": "pending_customer_approval",
+    "customer_approval_denied": "pending_customer_approval",
+    "resumed": "paused",
+}
+
+
+@dataclass(frozen=True)
+class StatusHistory:
+    """When a subscription started and which GoCardless state it was in from when."""
+
+    started_at: datetime | None
+    change_times: tuple[datetime, ...]  # sorted; state i holds from change_times[i - 1]
+    states: tuple[str, ...]  # len(change_times) + 1; states[0] holds since the beginning
+
+    def state_at(self, moment: datetime) -> str:
+        return self.states[bisect.bisect_right(self.change_times, moment)]
+
+    def is_active(self, moment: datetime) -> bool:
+        """Started at or before ``moment`` and in state ``active`` at ``moment``."""
+        return self.started_at is not None and self.started_at <= moment and self.state_at(moment) == ACTIVE
+
+
+def status_history(
+    start_date, source_created_at, source_status: str | None, events: Sequence[SubscriptionEvent]
+) -> StatusHistory:
+    """Replay a subscription's status-changing events (oldest first).
+
+    * Started = ``start_date`` (first charge date, 00:00 UTC), else ``source_created_at``.
+    * Before the first change it was ``pending_customer_approval`` if that change is an
+      approval, ``paused`` if it is ``resumed``, else ``active``. With no events at all, the
+      current status holds for its whole life (the best that can be known).
+    * If replaying ends in a state other than the current status (an event is missing), the
+      current status wins from the last event on.
+    """
+    start = to_date(start_date)
+    started_at = datetime.combine(start, time()) if start else as_timestamp(source_created_at)
+    changes = [e for e in events if e.action in mapping.SUBSCRIPTION_EVENT_STATE and e.created_at is not None]
+    if not changes:
+        return StatusHistory(started_at, (), (source_status or "",))
+    times = [e.created_at for e in changes]
+    states = [_STATE_BEFORE.get(changes[0].action, ACTIVE)]
+    states += [mapping.SUBSCRIPTION_EVENT_STATE[e.action] for e in changes]
+    if source_status in mapping.SUBSCRIPTION_STATUS and states[-1] != source_status:
+        states[-1] = source_status
+    return StatusHistory(started_at, tuple(times), tuple(states))

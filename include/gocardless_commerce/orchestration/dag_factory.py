@@ -1,0 +1,190 @@
+"""One sync DAG per connected merchant, generated from the registry snapshot.
+
+Parse time stays cheap: the factory reads a JSON snapshot (no database, network or Airflow
+Variable access), imports nothing heavy (task bodies import the pipeline lazily), and when a
+task process parses the file (``get_parsing_context().dag_id`` is set) it builds only the DAG
+that task belongs to.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG, Asset, BaseOperator, Param, get_parsing_context
+
+from gocardless_commerce.data_types import DATA_TYPES
+from gocardless_commerce.orchestration.defaults import PARAM_SCHEMA, TASK_ARGS
+from gocardless_commerce.orchestration.snapshot import read_snapshot
+
+log = logging.getLogger(__name__)
+
+DAG_ID_PREFIX = "gocardless_sync__"
+#: Number of DAG files the merchants are spread over (dags/gocardless_sync_shard_<n>.py).
+SHARDS = 4
+DEFAULT_SCHEDULE = "@daily"
+#: Tables every merchant run updates; downstream DAGs can schedule on them (data-aware).
+COMMERCE_ASSETS = [
+    Asset(name=f"commerce.{table}", uri=f"warehouse://commerce/{table}", group="warehouse")
+    for table in ("transactions", "subscriptions", "transactions_insight", "subscriptions_insight")
+]
+DOC_MD = """\
+### GoCardless sync — {name}
+
+Extracts the GoCardless account of **{name}** (user `{user_id}`, data connection
+`{dc_id}`, organisation `{org}`) and lands every record in the warehouse schema `raw`
+(`raw.gocardless_payments`, `…_subscriptions`, `…_mandates`, `…_refunds`, `…_payouts`,
+`…_payout_items`, `…_customers`, `…_customer_bank_accounts`, `…_creditors`, `…_events`).
+
+* **First run, or `full_refresh`**: backfills `history_months` of payments, refunds, payouts
+  and events, and every customer, bank account, mandate, subscription and creditor.
+  A full refresh flags records GoCardless no longer returns (`removed_at`).
+* **Later runs** are incremental: they read the events since the last cursor and refresh the
+  records those events touched, so status changes on old payments land too.
+* Then **transform → validate → build insights → load**: commerce transactions and
+  subscriptions (Qard's `COMMERCE_TRANSACTION` / `COMMERCE_SUBSCRIPTION`), validated with
+  Great Expectations (bad rows go to `commerce.quarantine` with every failed rule; a batch-level
+  failure fails before anything loads), monthly insights, all loaded in **one transaction**
+  into `commerce.transactions`, `commerce.subscriptions`, `commerce.transactions_insight`,
+  `commerce.subscriptions_insight` (emitted as Assets). `data_types` picks which.
+* Cursors live in `meta.sync_state` and advance only after the load has committed; each
+  run is recorded in `meta.sync_runs` (requests used, records landed and changed).
+
+The access token is the Airflow connection `{conn_id}`. A revoked token fails the run once
+with `AUTH_ERROR` and marks the data connection `AUTH_ERROR` until it is reconnected.
+"""
+
+
+def sync_dag_id(user_id: str) -> str:
+    return f"{DAG_ID_PREFIX}{user_id}"
+
+
+def log_failure_summary(context) -> None:
+    """Failure callback: one clear line naming the merchant, task, run and error."""
+    ti = context.get("task_instance") or context.get("ti")
+    exception = context.get("exception")
+    dag = context.get("dag")
+    log.error(
+        "GoCardless sync FAILED: dag=%s task=%s run=%s try=%s error=%s: %s",
+        getattr(dag, "dag_id", "?"),
+        getattr(ti, "task_id", "?"),
+        context.get("run_id"),
+        getattr(ti, "try_number", "?"),
+        type(exception).__name__ if exception else "unknown",
+        exception,
+    )
+
+
+def _merchant_dag(merchant: dict) -> DAG:
+    user_id = merchant["user_id"]
+    name = merchant["user_name"]
+    dag = DAG(
+        dag_id=sync_dag_id(user_id),
+        dag_display_name=f"GoCardless sync — {name}",
+        description=f"GoCardless → warehouse sync for {name}",
+        doc_md=DOC_MD.format(
+            name=name, user_id=user_id, dc_id=merchant["id"], org=merchant.get("organisation_id") or "?",
+            conn_id=merchant["airflow_conn_id"],
+        ),
+        schedule=merchant.get("schedule") or DEFAULT_SCHEDULE,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        on_failure_callback=log_failure_summary,
+        tags=["gocardless", "sync", f"user:{user_id}"]
+        + (["auth_error"] if merchant.get("status") == "AUTH_ERROR" else []),
+        params={
+            "data_types": Param(
+                [t for t in DATA_TYPES if t in merchant.get("requested_data_types", DATA_TYPES)],
+                type="array",
+                items={"type": "string", "enum": list(DATA_TYPES)},
+                title="Data types",
+                description="Qard data types to produce (as Qard's sync request).",
+                **PARAM_SCHEMA,
+            ),
+            "full_refresh": Param(
+                False,
+                type="boolean",
+                title="Full refresh",
+                description="Re-read the whole history window and flag records that vanished.",
+                **PARAM_SCHEMA,
+            ),
+            "history_months": Param(
+                12,
+                type="integer",
+                minimum=1,
+                maximum=18,
+                title="History (months)",
+                description="How far back a backfill or full refresh reads (GoCardless keeps 18 months of events).",
+                **PARAM_SCHEMA,
+            ),
+        },
+    )
+    with dag:
+        (
+            _pipeline_task("extract_and_land", "Extract and land raw records", merchant)
+            >> _pipeline_task("transform", "Transform to commerce model", merchant)
+            >> _pipeline_task("validate", "Validate (Great Expectations)", merchant)
+            >> _pipeline_task("build_insights", "Build monthly insights", merchant)
+            >> _pipeline_task("load", "Load commerce tables (one transaction)", merchant, outlets=COMMERCE_ASSETS)
+        )
+    return dag
+
+
+class PipelineStepOperator(BaseOperator):
+    """Runs one step of a merchant's pipeline: ``gocardless_commerce.orchestration.sync_tasks.run_<step>``.
+
+    A deliberately small operator: building it at parse time costs less than a
+    ``PythonOperator`` (whose module alone takes about 35 ms to import, paid again by every
+    task process at start), which matters with a thousand merchant DAGs. The step's code is
+    imported only when the task runs.
+    """
+
+    ui_color = "#cde8f6"
+
+    def __init__(self, *, step: str, merchant: dict, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.step = step
+        self.merchant = merchant
+
+    def execute(self, context):
+        from gocardless_commerce.orchestration import sync_tasks
+
+        return getattr(sync_tasks, f"run_{self.step}")(self.merchant, context)
+
+
+def _pipeline_task(step: str, display_name: str, merchant: dict, **kwargs) -> PipelineStepOperator:
+    return PipelineStepOperator(
+        task_id=step,
+        task_display_name=display_name,
+        step=step,
+        merchant=merchant,
+        on_failure_callback=log_failure_summary,
+        **TASK_ARGS,
+        **kwargs,
+    )
+
+
+def shard_of(user_id: str) -> int:
+    """Which DAG file builds this merchant's DAG (stable: crc32 of the user id)."""
+    return zlib.crc32(user_id.encode()) % SHARDS
+
+
+def build_merchant_dags(dag_file: str | None = None, snapshot_path: Path | None = None) -> dict[str, DAG]:
+    """Build the sync DAGs of the snapshot's merchants that belong to ``dag_file``'s shard.
+
+    The merchants are spread over :data:`SHARDS` files (``gocardless_sync_shard_<n>.py``), as
+    Airflow advises for many generated DAGs: the DAG processor parses the files in parallel
+    and each stays well within its timeout. A task process builds only its own DAG.
+    """
+    shard = int(Path(dag_file).stem.rsplit("_", 1)[-1]) if dag_file else None
+    wanted = get_parsing_context().dag_id
+    dags = {}
+    for merchant in read_snapshot(snapshot_path):
+        dag_id = sync_dag_id(merchant["user_id"])
+        if (wanted and wanted != dag_id) or (shard is not None and shard_of(merchant["user_id"]) != shard):
+            continue
+        dags[dag_id] = _merchant_dag(merchant)
+    return dags

@@ -1,0 +1,96 @@
+"""Task bodies of the sync DAGs: turn Airflow's context into plain calls into the pipeline.
+
+Imported lazily from inside tasks (never at DAG parse time): it pulls in the client,
+SQLAlchemy and the warehouse layer.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from gocardless_commerce.model import stages
+from gocardless_commerce.client.errors import AuthenticationError, PermissionsError
+from gocardless_commerce.model import BatchValidationError
+from gocardless_commerce.orchestration.hook import GoCardlessHook
+from gocardless_commerce.model.stages import ModelRun
+from gocardless_commerce.registry import Registry
+from gocardless_commerce.extract.sync import SyncRequest, sync_data_connection
+from gocardless_commerce.warehouse.engine import describe, get_engine
+from gocardless_commerce.warehouse.migrations import apply_migrations
+
+log = logging.getLogger(__name__)
+
+
+def run_now(context) -> datetime:
+    """The run's "now": the end of its data interval (so reruns of a run see the same window)."""
+    moment = context.get("data_interval_end") or context.get("logical_date") or datetime.now(UTC)
+    return datetime.fromtimestamp(moment.timestamp(), UTC)
+
+
+def run_extract_and_land(merchant: dict, context) -> dict:
+    """Extract the merchant's account into ``raw``; a rejected token fails once, as AUTH_ERROR."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    engine = get_engine()
+    apply_migrations(engine)
+    params = context["params"]
+    request = SyncRequest(
+        user_id=merchant["user_id"],
+        data_connection_id=merchant["id"],
+        run_id=context["run_id"],
+        now=run_now(context),
+        full_refresh=bool(params.get("full_refresh", False)),
+        history_months=int(params.get("history_months", 12)),
+    )
+    log.info("Syncing %s (data connection %s) into %s", merchant["user_name"], merchant["id"], describe(engine))
+    registry = Registry(engine)
+    try:
+        with GoCardlessHook(merchant_conn_id=merchant["airflow_conn_id"]).get_client() as client:
+            result = sync_data_connection(client, engine, request)
+    except (AuthenticationError, PermissionsError) as error:
+        registry.set_status(merchant["id"], "AUTH_ERROR", str(error))
+        # No retries: a revoked token will not come back by itself.
+        raise AirflowFailException(
+            f"AUTH_ERROR: GoCardless rejected the access token of {merchant['user_name']} "
+            f"(data connection {merchant['id']}): {error}. The data connection is now AUTH_ERROR; "
+            f"reconnect the merchant (gocardless-commerce merchants add …) to resume."
+        ) from None
+    if merchant.get("status") == "AUTH_ERROR":
+        registry.set_status(merchant["id"], "CONNECTED")
+    return result.as_dict()
+
+
+def _model_run(merchant: dict, context) -> ModelRun:
+    params = context["params"]
+    return ModelRun(
+        user_id=merchant["user_id"],
+        data_connection_id=merchant["id"],
+        run_id=context["run_id"],
+        now=run_now(context),
+        history_months=int(params.get("history_months", 12)),
+        data_types=tuple(params.get("data_types") or ()),
+    )
+
+
+def _fail_without_retry_on_batch_failure(stage):
+    """A batch that breaks its expectations will break them again: fail once, load nothing."""
+
+    def run(merchant: dict, context) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return stage(get_engine(), _model_run(merchant, context))
+        except BatchValidationError as error:
+            raise AirflowFailException(f"Validation failed for {merchant['user_name']}; nothing was loaded. {error}") from None
+
+    return run
+
+
+run_transform = _fail_without_retry_on_batch_failure(stages.transform)
+run_validate = _fail_without_retry_on_batch_failure(stages.validate)
+run_build_insights = _fail_without_retry_on_batch_failure(stages.build_insights)
+
+
+def run_load(merchant: dict, context) -> dict:
+    return stages.load(get_engine(), _model_run(merchant, context))

@@ -1,0 +1,182 @@
+"""Extraction semantics against the real sandbox, landing in DuckDB and PostgreSQL.
+
+The sandbox's store is the ground truth: after a sync, every raw table must hold exactly the
+records the API serves for that merchant, in their current state.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from gocardless_commerce.extract import landing, sync
+from gocardless_commerce.client import GoCardlessClient
+from gocardless_commerce.warehouse.engine import transaction
+from tests.fixtures.sandbox import PINNED_NOW
+
+DC = "dc-test"
+LISTED = ("creditors", "customers", "customer_bank_accounts", "mandates", "subscriptions", "payments", "refunds", "payouts", "events")
+
+
+def _request(run_id: str, now=PINNED_NOW, **overrides) -> sync.SyncRequest:
+    return sync.SyncRequest(
+        user_id="user-1", data_connection_id=DC, run_id=run_id, now=now, history_months=18, **overrides
+    )
+
+
+def _sync(server, engine, request, merchant=0):
+    with GoCardlessClient(server.merchants[merchant].access_token, base_url=server.base_url, backoff_base=0.01) as client:
+        return sync.sync_data_connection(client, engine, request)
+
+
+def _landed(engine, resource: str) -> dict[str, dict]:
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            sa.text(
+                f"SELECT id, CAST(payload AS VARCHAR) FROM {landing.RESOURCES[resource].table} "
+                "WHERE data_connection_id = :dc AND removed_at IS NULL"
+            ),
+            {"dc": DC},
+        ).all()
+    return {row[0]: json.loads(row[1]) for row in rows}
+
+
+def _truth(server, resource: str, merchant=0) -> dict[str, dict]:
+    org = server.merchants[merchant].organisation_id
+    return {body["id"]: body for body in server.store.all_bodies(org, resource)}
+
+
+def _expected_payout_items(server, now, merchant=0) -> int:
+    oldest = sync.months_before(now, sync.PAYOUT_ITEMS_MONTHS).date().isoformat()
+    return sum(
+        len(server.store.payout_items(payout_id))
+        for payout_id, body in _truth(server, "payouts", merchant).items()
+        if body["created_at"][:10] >= oldest
+    )
+
+
+def _payout_item_count(engine) -> int:
+    with transaction(engine) as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM raw.gocardless_payout_items")).scalar_one()
+
+
+def _assert_raw_matches_sandbox(server, engine):
+    for resource in LISTED:
+        assert _landed(engine, resource) == _truth(server, resource), resource
+    # items of every payout of the first run's 6-month window, and of every payout since
+    # (items landed earlier stay when their payout ages out of GoCardless' window)
+    assert _payout_item_count(engine) == _expected_payout_items(server, PINNED_NOW)
+
+
+@pytest.fixture
+def private_sandbox(sandbox_factory):
+    return sandbox_factory(merchants=2, payments_per_merchant=250, seed=21)
+
+
+def test_backfill_lands_every_resource_as_the_sandbox_holds_it(private_sandbox, warehouse):
+    result = _sync(private_sandbox, warehouse, _request("backfill-1"))
+    assert result.mode == "backfill"
+    _assert_raw_matches_sandbox(private_sandbox, warehouse)
+    # the other merchant's records never land under this data connection
+    other = set(_truth(private_sandbox, "payments", merchant=1))
+    assert not other & set(_landed(warehouse, "payments"))
+    # pages of 500: requests stay close to the minimum
+    for name in LISTED:
+        stats = result.streams[name]
+        assert stats.requests == max(1, -(-stats.records // 500)), name
+
+
+def test_incremental_lands_new_and_changed_records_with_few_requests(private_sandbox, warehouse):
+    backfill = _sync(private_sandbox, warehouse, _request("run-1"))
+    old_paid_out = [p for p in _truth(private_sandbox, "payments").values() if p["status"] == "paid_out"]
+    summary = private_sandbox.advance(days=1, change_fraction=0.05)
+    assert sum(summary["status_changes"].values()) > 0
+
+    tomorrow = PINNED_NOW + timedelta(days=1)
+    incremental = _sync(private_sandbox, warehouse, _request("run-2", now=tomorrow))
+    assert incremental.mode == "incremental"
+    _assert_raw_matches_sandbox(private_sandbox, warehouse)
+    # at least one old paid_out payment changed status after creation, and that change landed
+    landed = _landed(warehouse, "payments")
+    changed_old = [p["id"] for p in old_paid_out if landed[p["id"]]["status"] != "paid_out"]
+    assert changed_old, "the sandbox should have charged back or late-failed some old payments"
+    assert incremental.api_requests * 5 < backfill.api_requests
+    assert 0 < incremental.records_changed < backfill.records_changed
+
+
+def test_rerunning_a_run_changes_nothing(private_sandbox, warehouse):
+    _sync(private_sandbox, warehouse, _request("run-1"))
+    private_sandbox.advance(days=1, change_fraction=0.02)
+    tomorrow = PINNED_NOW + timedelta(days=1)
+    _sync(private_sandbox, warehouse, _request("run-2", now=tomorrow))
+    before = {r: _landed(warehouse, r) for r in LISTED}
+    with transaction(warehouse) as conn:
+        state_before = conn.execute(sa.text("SELECT * FROM meta.sync_state ORDER BY stream")).all()
+    rerun = _sync(private_sandbox, warehouse, _request("run-2", now=tomorrow))
+    assert rerun.records_changed == 0
+    assert {r: _landed(warehouse, r) for r in LISTED} == before
+    with transaction(warehouse) as conn:
+        assert conn.execute(sa.text("SELECT * FROM meta.sync_state ORDER BY stream")).all() == state_before
+
+
+def test_a_run_killed_midway_resumes_to_the_same_state(private_sandbox, warehouse, monkeypatch):
+    _sync(private_sandbox, warehouse, _request("run-1"))
+    private_sandbox.advance(days=1, change_fraction=0.05)
+    tomorrow = PINNED_NOW + timedelta(days=1)
+    with transaction(warehouse) as conn:
+        cursor_before = conn.execute(
+            sa.text("SELECT cursor_created_at FROM meta.sync_state WHERE stream = 'events'")
+        ).scalar_one()
+
+    real_land = landing.land_raw
+    calls = {"n": 0}
+
+    def dies_on_the_fourth_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt("worker killed")
+        return real_land(*args, **kwargs)
+
+    monkeypatch.setattr(landing, "land_raw", dies_on_the_fourth_batch)
+    with pytest.raises(KeyboardInterrupt):
+        _sync(private_sandbox, warehouse, _request("run-2", now=tomorrow))
+    monkeypatch.setattr(landing, "land_raw", real_land)
+    with transaction(warehouse) as conn:  # the cursor did not move
+        assert conn.execute(
+            sa.text("SELECT cursor_created_at FROM meta.sync_state WHERE stream = 'events'")
+        ).scalar_one() == cursor_before
+
+    _sync(private_sandbox, warehouse, _request("run-2", now=tomorrow))
+    _assert_raw_matches_sandbox(private_sandbox, warehouse)
+
+
+def test_full_refresh_flags_customers_removed_in_gocardless(private_sandbox, warehouse):
+    import requests
+
+    _sync(private_sandbox, warehouse, _request("run-1"))
+    merchant = private_sandbox.merchants[0]
+    removed = sorted(_truth(private_sandbox, "customers"))[0]
+    response = requests.delete(
+        f"{private_sandbox.base_url}/customers/{removed}",
+        headers={"Authorization": f"Bearer {merchant.access_token}", "GoCardless-Version": "2015-07-06"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    result = _sync(private_sandbox, warehouse, _request("run-2", full_refresh=True))
+    assert result.mode == "full_refresh"
+    assert result.streams["customers"].removed == 1
+    with transaction(warehouse) as conn:
+        flagged = conn.execute(
+            sa.text("SELECT id FROM raw.gocardless_customers WHERE removed_at IS NOT NULL")
+        ).scalars().all()
+    assert flagged == [removed]
+
+
+def test_months_before_clamps_the_day():
+    from datetime import UTC, datetime
+
+    assert sync.months_before(datetime(2026, 3, 31, tzinfo=UTC), 1) == datetime(2026, 2, 28, tzinfo=UTC)
+    assert sync.months_before(datetime(2026, 1, 15, tzinfo=UTC), 12) == datetime(2025, 1, 15, tzinfo=UTC)

@@ -1,0 +1,295 @@
+"""The commerce stages end to end: sandbox → raw → transform → validate → insights → load."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from gocardless_commerce import model
+from gocardless_commerce.extract import landing, sync
+from gocardless_commerce.model import stages
+from gocardless_commerce.client import GoCardlessClient
+from gocardless_commerce.warehouse.engine import get_engine, transaction
+from gocardless_commerce.warehouse.migrations import apply_migrations
+from tests.fixtures.sandbox import PINNED_NOW
+from tests.fixtures.warehouse import _reset_postgres
+
+DC = "dc-model"
+ALL_TYPES = (
+    "COMMERCE_TRANSACTION",
+    "COMMERCE_SUBSCRIPTION",
+    "COMMERCE_TRANSACTION_INSIGHT",
+    "COMMERCE_SUBSCRIPTION_INSIGHT",
+)
+TABLES = ("commerce.transactions", "commerce.subscriptions", "commerce.transactions_insight",
+          "commerce.subscriptions_insight", "commerce.quarantine")
+
+
+def _model_run(run_id: str = "run-1", data_types=ALL_TYPES) -> stages.ModelRun:
+    return stages.ModelRun(
+        user_id="user-1", data_connection_id=DC, run_id=run_id, now=PINNED_NOW, history_months=12,
+        data_types=tuple(data_types),
+    )
+
+
+def _extract(server, engine) -> None:
+    request = sync.SyncRequest(user_id="user-1", data_connection_id=DC, run_id="sync-1", now=PINNED_NOW, history_months=18)
+    with GoCardlessClient(server.merchants[0].access_token, base_url=server.base_url) as client:
+        sync.sync_data_connection(client, engine, request)
+
+
+def _run_stages(engine, run: stages.ModelRun) -> dict:
+    return {
+        "transform": stages.transform(engine, run),
+        "validate": stages.validate(engine, run),
+        "insights": stages.build_insights(engine, run),
+        "load": stages.load(engine, run),
+    }
+
+
+def _normalise(value):
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.dumps(json.loads(value), sort_keys=True)
+        except ValueError:
+            return value
+    return value if value is None or isinstance(value, (str, int, bool)) else str(value)
+
+
+def _dump(engine) -> dict[str, list[tuple]]:
+    with transaction(engine) as conn:
+        return {
+            table: sorted(
+                (tuple(_normalise(v) for v in row) for row in conn.execute(sa.text(f"SELECT * FROM {table}")).all()),
+                key=repr,
+            )
+            for table in TABLES
+        }
+
+
+@pytest.fixture(scope="module")
+def model_sandbox():
+    from gocardless_sandbox import SandboxServer
+    from tests.fixtures.sandbox import small_config
+
+    with SandboxServer(small_config(merchants=1, payments_per_merchant=400, seed=31, rate_limit_per_minute=100_000)) as server:
+        yield server
+
+
+def test_a_run_loads_every_commerce_table(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    summary = _run_stages(warehouse, _model_run())
+    org = model_sandbox.merchants[0].organisation_id
+    store = model_sandbox.store
+    with transaction(warehouse) as conn:
+        by_type = dict(
+            conn.execute(sa.text("SELECT type, count(*) FROM commerce.transactions GROUP BY type")).all()
+        )
+        months = conn.execute(
+            sa.text("SELECT count(DISTINCT month) FROM commerce.transactions_insight")
+        ).scalar_one()
+        subscriptions = conn.execute(sa.text("SELECT count(*) FROM commerce.subscriptions")).scalar_one()
+        insight_total = conn.execute(
+            sa.text("SELECT currency, sum(payments_amount) FROM commerce.transactions_insight GROUP BY currency")
+        ).all()
+        direct_total = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT currency, sum(amount) FROM commerce.transactions WHERE type = 'PAYMENT' "
+                    "AND status IN ('SUCCESS', 'SUCCESS_REFUND') AND value_date >= DATE '2025-12-01' "
+                    "AND value_date < DATE '2026-12-01' GROUP BY currency"
+                )
+            ).all()
+        )
+    assert by_type["PAYMENT"] + summary["validate"]["transactions"]["quarantined"] >= store.count(org, "payments")
+    assert by_type["PAYOUT"] > 0 and by_type["PAYMENT_REFUND"] > 0
+    assert subscriptions == store.count(org, "subscriptions")
+    assert months == 12  # every month of the window, zeros included
+    for currency, total in insight_total:
+        assert Decimal(total) == Decimal(direct_total.get(currency, 0)).quantize(Decimal("0.01"))
+    assert summary["load"]["transactions"]["changed"] == summary["load"]["transactions"]["rows"]
+
+
+def _whole_raw_frames(engine) -> model.RawFrames:
+    """Every live raw record in memory at once: the reference the chunked reading must match."""
+    frames = {}
+    with transaction(engine) as conn:
+        for name in ("payments", "refunds", "payouts", "payout_items", "subscriptions", "mandates", "events"):
+            resource = landing.RESOURCES[name]
+            extra = "".join(f", {c}" for c in resource.extra_columns)
+            frames[name] = pd.read_sql_query(sa.text(
+                f"SELECT user_id, data_connection_id, id, created_at, CAST(payload AS VARCHAR) AS payload{extra} "
+                f"FROM {resource.table} WHERE removed_at IS NULL ORDER BY id"
+            ), conn)
+    return model.RawFrames(**frames)
+
+
+def _sorted(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    return frame.sort_values(key, ignore_index=True).astype(object)
+
+
+def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    with transaction(warehouse) as conn:  # the sandbox charges no fee outside a payment: add one per payout
+        payouts = conn.execute(sa.text("SELECT id FROM raw.gocardless_payouts ORDER BY id LIMIT 40")).scalars().all()
+        ctx = landing.LandingContext("user-1", DC, "test", "2026-10-30T00:00:00")
+        landing.land_payout_items(conn, [(p, [{"type": "app_fee", "amount": "-12.5", "links": {}}]) for p in payouts], ctx)
+    run = dataclasses.replace(_model_run(), chunk_rows=37)  # many chunks, every stream split
+    stages.transform(warehouse, run)
+    chunks = list(run.read_parts("transactions"))
+    chunked = pd.concat(chunks, ignore_index=True)
+    frames = _whole_raw_frames(warehouse)
+
+    whole = model.build_transactions(frames)
+    assert len(chunks) > 10
+    assert {"PAYMENT", "PAYMENT_REFUND", "PAYOUT", "FEE"} <= set(whole["type"])
+    pd.testing.assert_frame_equal(_sorted(chunked, ["type", "source_id"]), _sorted(whole, ["type", "source_id"]))
+    subscriptions = pd.concat(run.read_parts("subscriptions"), ignore_index=True)
+    pd.testing.assert_frame_equal(_sorted(subscriptions, ["source_id"]), _sorted(model.build_subscriptions(frames), ["source_id"]))
+    # monthly cells are sums: chunk by chunk gives the whole history's insight
+    pd.testing.assert_frame_equal(
+        model.transactions_insight(iter(chunks), now=PINNED_NOW), model.transactions_insight(whole, now=PINNED_NOW)
+    )
+    refunded = run.read("refunded_payment_amounts")
+    refunds = whole[whole["type"] == "PAYMENT_REFUND"]
+    assert set(refunds["initial_transaction_id"]) <= set(refunded)
+
+
+def test_rerunning_the_same_run_leaves_every_table_identical(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    _run_stages(warehouse, _model_run())
+    before = _dump(warehouse)
+    _extract(model_sandbox, warehouse)
+    second = _run_stages(warehouse, _model_run())
+    assert _dump(warehouse) == before
+    assert all(stats["changed"] == 0 for name, stats in second["load"].items() if isinstance(stats, dict))
+
+
+def test_duckdb_and_postgresql_hold_identical_results(model_sandbox, tmp_path, postgres_server_url):
+    dumps = []
+    for url in (f"duckdb:///{tmp_path / 'same.duckdb'}", postgres_server_url):
+        if url.startswith("postgresql"):
+            _reset_postgres(url)
+        engine = get_engine(url)
+        apply_migrations(engine)
+        _extract(model_sandbox, engine)
+        _run_stages(engine, _model_run())
+        dumps.append(_dump(engine))
+    assert dumps[0] == dumps[1]
+    assert dumps[0]["commerce.transactions"]
+
+
+def _bad_payment(pid: str, **changes) -> dict:
+    record = {
+        "id": pid, "created_at": "2026-10-01T10:00:00.000Z", "amount": 1000, "amount_refunded": 0,
+        "currency": "GBP", "status": "paid_out", "scheme": "bacs", "charge_date": "2026-10-05",
+        "description": "bad record", "reference": None, "links": {"mandate": "MD-missing", "creditor": "CR1"},
+        "metadata": {},
+    }
+    record.update(changes)
+    return {k: v for k, v in record.items() if v is not ...}
+
+
+def test_malformed_records_are_quarantined_with_reasons_and_the_rest_loads(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    bad = [
+        _bad_payment("PMBAD1", amount=...),  # missing amount
+        _bad_payment("PMBAD2", currency="XYZ"),  # unknown currency
+        _bad_payment("PMBAD3", status="teleported"),  # unknown status
+        _bad_payment("PMBAD4", amount=-500),  # negative amount
+        _bad_payment("PMBAD5", scheme="sepa_core"),  # wrong scheme for GBP
+    ]
+    ctx = landing.LandingContext(user_id="user-1", data_connection_id=DC, run_id="manual", extracted_at="2026-11-01 00:00:00")
+    with transaction(warehouse) as conn:
+        landing.land(conn, landing.RESOURCES["payments"], bad, ctx)
+    summary = _run_stages(warehouse, _model_run())
+    with transaction(warehouse) as conn:
+        rows = conn.execute(
+            sa.text("SELECT source_id, CAST(failed_rules AS VARCHAR) FROM commerce.quarantine WHERE source_id LIKE 'PMBAD%'")
+        ).all()
+        loaded_bad = conn.execute(
+            sa.text("SELECT count(*) FROM commerce.transactions WHERE source_id LIKE 'PMBAD%'")
+        ).scalar_one()
+        payload = conn.execute(
+            sa.text("SELECT CAST(payload AS VARCHAR) FROM commerce.quarantine WHERE source_id = 'PMBAD2'")
+        ).scalar_one()
+    reasons = {source_id: set(json.loads(rules)) for source_id, rules in rows}
+    assert set(reasons) == {"PMBAD1", "PMBAD2", "PMBAD3", "PMBAD4", "PMBAD5"}
+    assert all(reasons.values())
+    assert loaded_bad == 0
+    assert json.loads(payload)["source"]["currency"] == "XYZ"  # the GoCardless record itself is kept
+    assert summary["load"]["transactions"]["rows"] > 100  # the rest loaded
+
+
+def test_a_batch_level_failure_loads_nothing(model_sandbox, warehouse, monkeypatch):
+    _extract(model_sandbox, warehouse)
+    real_frame, calls = stages.transactions_frame, []
+
+    def third_chunk_loses_its_currency(rows):
+        calls.append(1)
+        frame = real_frame(rows)
+        return frame.drop(columns=["currency"]) if len(calls) == 3 else frame
+
+    monkeypatch.setattr(stages, "transactions_frame", third_chunk_loses_its_currency)
+    run = dataclasses.replace(_model_run(), chunk_rows=50)  # earlier chunks are valid: still nothing loads
+    stages.transform(warehouse, run)
+    assert len(calls) > 3
+    with pytest.raises(model.BatchValidationError, match="columns_match_contract"):
+        stages.validate(warehouse, run)
+    assert all(not rows for rows in _dump(warehouse).values())
+
+
+def test_a_rebuild_keeps_the_reconciliation_columns(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    _run_stages(warehouse, _model_run())
+    with transaction(warehouse) as conn:
+        target = conn.execute(sa.text("SELECT id FROM commerce.transactions WHERE type = 'PAYMENT' ORDER BY id LIMIT 1")).scalar_one()
+        conn.execute(
+            sa.text("UPDATE commerce.transactions SET gateway_state = 'Settled', settled_on = DATE '2026-10-02' WHERE id = :id"),
+            {"id": target},
+        )
+    _run_stages(warehouse, _model_run("run-2"))
+    with transaction(warehouse) as conn:
+        state, settled = conn.execute(
+            sa.text("SELECT gateway_state, settled_on FROM commerce.transactions WHERE id = :id"), {"id": target}
+        ).one()
+    assert (state, settled) == ("Settled", date(2026, 10, 2))
+
+
+def test_data_types_pick_the_tables(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    summary = _run_stages(warehouse, _model_run(data_types=("COMMERCE_SUBSCRIPTION",)))
+    assert set(summary["load"]) == {"subscriptions"}
+    dump = _dump(warehouse)
+    assert dump["commerce.subscriptions"] and not dump["commerce.transactions"]
+
+
+def test_deleting_a_data_connection_deletes_its_rows_everywhere(model_sandbox, warehouse, registry_snapshot):
+    from gocardless_commerce.registry import Registry
+
+    registry = Registry(warehouse)
+    kept = registry.connect("other", "Other Ltd", organisation_id="OR-other")
+    with transaction(warehouse) as conn:  # the model's rows belong to a registered connection
+        conn.execute(sa.text("UPDATE meta.data_connections SET id = :dc WHERE id = :old"), {"dc": DC, "old": kept.id})
+    registry.connect("keeper", "Keeper", organisation_id="OR-keeper")
+    _extract(model_sandbox, warehouse)
+    _run_stages(warehouse, _model_run())
+    registry.delete("other")
+    with transaction(warehouse) as conn:
+        leftovers = {
+            table: conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE data_connection_id = :dc"), {"dc": DC}).scalar_one()
+            for table in (*TABLES, "raw.gocardless_payments", "raw.gocardless_events", "meta.sync_state", "meta.sync_runs")
+        }
+        remaining = conn.execute(sa.text("SELECT user_id FROM meta.data_connections")).scalars().all()
+    assert set(leftovers.values()) == {0}
+    assert remaining == ["keeper"]

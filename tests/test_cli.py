@@ -1,0 +1,80 @@
+"""``gocardless-commerce``: the operator CLI, run in-process against a real DuckDB warehouse and
+Airflow's (SQLite) metadata database, as an operator would use it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gocardless_commerce import cli
+from gocardless_commerce.orchestration.connections import load_connection
+from gocardless_commerce.settings import GOCARDLESS_PROVIDER_CONN_ID
+
+
+@pytest.fixture
+def operator_env(airflow_db, tmp_path, monkeypatch, registry_snapshot):
+    """A fresh warehouse and snapshot of this test's own (Airflow's metadata DB is the session's)."""
+    monkeypatch.setenv("WAREHOUSE_URL", f"duckdb:///{tmp_path / 'cli.duckdb'}")
+    return registry_snapshot
+
+
+def _merchants_in(snapshot) -> list[str]:
+    return [m["user_id"] for m in json.loads(snapshot.read_text())["merchants"]]
+
+
+def test_warehouse_migrate_applies_each_migration_once(operator_env, capsys):
+    cli.main(["warehouse", "migrate"])
+    first = capsys.readouterr().out
+    assert "4 migration(s) applied" in first and "001_meta" in first
+    cli.main(["warehouse", "migrate"])
+    assert "0 migration(s) applied" in capsys.readouterr().out
+
+
+def test_provider_set_stores_the_secret_in_an_airflow_connection(operator_env, monkeypatch, capsys):
+    monkeypatch.setenv("TEST_GC_SECRET", "cs_cli_secret")
+    cli.main(["provider", "set", "--client-id", "cli_client", "--client-secret-env", "TEST_GC_SECRET"])
+    out = capsys.readouterr().out
+    assert "cs_cli_secret" not in out and "sandbox" in out
+    saved = load_connection(GOCARDLESS_PROVIDER_CONN_ID)
+    assert (saved.login, saved.password, saved.extra_dejson["is_sandbox"]) == ("cli_client", "cs_cli_secret", True)
+
+
+def test_a_merchant_goes_through_add_list_disable_and_delete(operator_env, monkeypatch, capsys):
+    monkeypatch.setenv("TEST_GC_TOKEN", "sandbox_cli_token")
+    cli.main(["merchants", "add", "--user-id", "acme", "--name", "Acme Ltd", "--organisation-id", "OR1",
+              "--token-env", "TEST_GC_TOKEN"])
+    added = capsys.readouterr().out
+    assert "gocardless_sync__acme" in added and "sandbox_cli_token" not in added
+    assert _merchants_in(operator_env) == ["acme"]
+
+    cli.main(["merchants", "list"])
+    listed = capsys.readouterr().out
+    assert "acme" in listed and "CONNECTED" in listed and "Acme Ltd" in listed
+    conn_id = f"gocardless_{listed.split()[2]}"  # user, status, data connection id, …
+    assert load_connection(conn_id).password == "sandbox_cli_token"
+
+    cli.main(["merchants", "disable", "--user-id", "acme"])
+    assert "DISCONNECTED" in capsys.readouterr().out
+    assert _merchants_in(operator_env) == []  # its DAG disappears
+
+    cli.main(["merchants", "delete", "--user-id", "acme"])
+    assert "all its rows deleted" in capsys.readouterr().out
+    cli.main(["merchants", "list"])
+    assert "acme" not in capsys.readouterr().out
+    with pytest.raises(Exception, match=conn_id):
+        load_connection(conn_id)  # the token went with it
+
+
+def test_an_empty_token_variable_is_a_clear_error(operator_env, monkeypatch):
+    monkeypatch.setenv("TEST_GC_TOKEN", "")
+    with pytest.raises(SystemExit, match="TEST_GC_TOKEN is empty or not set"):
+        cli.main(["merchants", "add", "--user-id", "acme", "--name", "Acme", "--token-env", "TEST_GC_TOKEN"])
+    assert not operator_env.exists()  # nothing registered
+
+
+def test_unknown_data_types_are_refused_before_anything_changes(operator_env, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["merchants", "add", "--user-id", "acme", "--name", "Acme", "--data-types", "BANK_ACCOUNT"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'BANK_ACCOUNT'" in capsys.readouterr().err
