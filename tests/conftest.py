@@ -28,4 +28,5 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.warehouse",
     "tests.fixtures.airflow",
+    "tests.fixtures.stub_api",
 ]

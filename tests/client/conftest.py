@@ -1,29 +1,11 @@
-"""Fixtures for client tests: one stub API server per session, a fresh fast client per test."""
+"""Fixtures for client tests: a fresh fast client per test against the stub (tests/fixtures/stub_api.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from gocardless_commerce.client import GoCardlessClient
-from tests.client.server import serve
-from tests.client.stub_api import TOKEN, StubStack
-
-
-@pytest.fixture(scope="session")
-def _stub_server():
-    stack = StubStack()
-    # uvicorn's own Date lags up to a second; the limiter sends an exact one instead.
-    with serve(stack.script, date_header=False) as base_url:
-        yield stack, base_url
-
-
-@pytest.fixture
-def stub(_stub_server) -> StubStack:
-    stack, base_url = _stub_server
-    stack.reset()
-    stack.base_url = base_url
-    yield stack
-    stack.reset()
+from tests.client.stub_api import TOKEN
 
 
 @pytest.fixture
