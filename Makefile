@@ -1,8 +1,11 @@
 # The GoCardless commerce pipeline. Every target installs what it needs on a fresh machine.
 #   make demo     run the demo pipeline end to end (sandbox → Airflow DAGs → DuckDB warehouse)
 #   make test     run the test suite
-#   make airflow  start `airflow standalone` with the sandbox and demo merchants (UI on :8080)
+#   make airflow  serve the Airflow UI over what the demo built (keeps it; Ctrl-C stops everything)
 #   make bench    run the benchmark script against the sandbox and print its figures
+#   make reset    delete what the demo built (warehouse, sandbox data, registry snapshot, Airflow metadata)
+#
+# Ports (all on 127.0.0.1): SANDBOX_PORT (4010), AIRFLOW_PORT (8080), e.g. make airflow AIRFLOW_PORT=8090
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,8 +13,10 @@ BIN    := $(CURDIR)/$(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
+export SANDBOX_PORT ?= 4010
+export AIRFLOW_PORT ?= 8080
 
-.PHONY: install demo test airflow bench clean
+.PHONY: install demo test airflow bench reset clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +37,9 @@ airflow: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(BIN):$$PATH" $(BIN)/python -m gocardless_commerce.devtools.bench $(BENCH_ARGS)
+
+reset: $(STAMP)
+	PATH="$(BIN):$$PATH" $(BIN)/python -m gocardless_commerce.devtools.demo --reset
 
 clean:
 	rm -rf $(VENV) data .airflow dags/merchants.json

@@ -9,8 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: The project checkout (``include/gocardless_commerce/settings.py`` → two levels up).
-PROJECT_ROOT = Path(os.environ.get("GC_COMMERCE_HOME", Path(__file__).resolve().parents[2]))
+#: What ships with the code: ``dags/``, ``plugins/`` and ``sql/`` of the checkout
+#: (``include/gocardless_commerce/settings.py`` → two levels up). Never moved by the environment.
+CODE_ROOT = Path(__file__).resolve().parents[2]
+
+#: Where runs write (``data/``, ``.airflow/``, the registry snapshot): ``GC_COMMERCE_HOME``, else
+#: the checkout. Nothing a run writes goes anywhere else unless an override below says so.
+PROJECT_ROOT = Path(os.environ.get("GC_COMMERCE_HOME", CODE_ROOT))
 
 #: Default Airflow connection holding the GoCardless partner app (client id/secret, sandbox flag).
 GOCARDLESS_PROVIDER_CONN_ID = "gocardless_default"
@@ -50,8 +55,11 @@ def model_duckdb_memory_limit() -> str:
 
 
 def sql_dir() -> Path:
-    """The project's ``sql/`` folder (DDL migrations and analyst views)."""
-    return Path(os.environ.get("GC_COMMERCE_SQL_DIR", PROJECT_ROOT / "sql"))
+    """The ``sql/`` folder that ships with the code (DDL migrations and analyst views).
+
+    It follows the code, not ``GC_COMMERCE_HOME``: a home elsewhere holds data, not schema.
+    """
+    return Path(os.environ.get("GC_COMMERCE_SQL_DIR", CODE_ROOT / "sql"))
 
 
 def registry_snapshot_path() -> Path:

@@ -8,7 +8,7 @@ CREATE SCHEMA IF NOT EXISTS commerce;
 
 -- One row per money movement: payments, refunds, payouts, and fees not linked to a payment.
 -- fee_amount keeps the sub-cent precision of payout item fees (4 decimals).
--- gateway_state and settled_on are filled by the reconciliation issue (NULL until then).
+-- gateway_state and settled_on are filled by the gateway reconciliation (NULL until then).
 CREATE TABLE IF NOT EXISTS commerce.transactions (
     id VARCHAR NOT NULL PRIMARY KEY,
     user_id VARCHAR NOT NULL,

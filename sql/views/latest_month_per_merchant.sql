@@ -1,5 +1,7 @@
 -- Latest month of the transaction and subscription insights per merchant and currency:
 -- one row per user, data connection and currency, for the newest month the insights hold.
+-- is_partial_month: the month is not over yet (today, UTC, is inside it), so its totals are
+-- month-to-date and its growth against a whole previous month is not a trend.
 CREATE OR REPLACE VIEW commerce.latest_month_per_merchant AS
 SELECT
     t.user_id,
@@ -21,7 +23,8 @@ SELECT
     s.customers_nb,
     s.arpa,
     s.customer_churn_rate,
-    s.net_mrr_churn_rate
+    s.net_mrr_churn_rate,
+    CAST(t.month + INTERVAL '1 month' AS DATE) > CURRENT_DATE AS is_partial_month
 FROM commerce.transactions_insight AS t
 JOIN (
     SELECT data_connection_id, max(month) AS month

@@ -48,3 +48,29 @@ def test_an_edited_migration_is_refused(warehouse, tmp_path):
 def test_split_statements_ignores_comments():
     sql = "-- a comment; with a semicolon\nCREATE SCHEMA a;\n\nCREATE TABLE a.t (x INT); -- trailing\n"
     assert split_statements(sql) == ["CREATE SCHEMA a", "CREATE TABLE a.t (x INT)"]
+
+
+def test_a_missing_or_empty_migrations_folder_is_an_error(warehouse, tmp_path):
+    for folder in (tmp_path / "absent", tmp_path):
+        with pytest.raises(MigrationError, match="No warehouse migrations in"):
+            apply_migrations(warehouse, folder)
+
+
+def test_a_home_elsewhere_still_migrates_from_the_code(tmp_path):
+    """GC_COMMERCE_HOME moves what runs write, not the schema that ships with the code."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GC_COMMERCE_HOME": str(tmp_path)}
+    env.pop("WAREHOUSE_URL", None)
+    env.pop("GC_COMMERCE_DATA_DIR", None)
+    env.pop("GC_COMMERCE_SQL_DIR", None)
+    env.pop("GC_COMMERCE_REGISTRY_SNAPSHOT", None)
+    done = subprocess.run([sys.executable, "-m", "gocardless_commerce", "warehouse", "migrate"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "data" / "warehouse.duckdb").exists()
+    listed = subprocess.run([sys.executable, "-m", "gocardless_commerce", "merchants", "list"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr

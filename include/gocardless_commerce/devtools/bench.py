@@ -354,7 +354,7 @@ def bench_parse(merchants: int, workdir: Path) -> None:
     )
     from gocardless_commerce.orchestration.dag_factory import SHARDS, shard_of
 
-    dag_files = sorted((settings.PROJECT_ROOT / "dags").glob("gocardless_sync_shard_*.py"))
+    dag_files = sorted((settings.CODE_ROOT / "dags").glob("gocardless_sync_shard_*.py"))
 
     def timed(dag_file: Path, extra_env: dict[str, str]) -> float:
         env = {**os.environ, "GC_COMMERCE_REGISTRY_SNAPSHOT": str(snapshot), **extra_env}

@@ -1,26 +1,36 @@
 """``make demo`` / ``make airflow``: the pipeline end to end on embedded defaults.
 
 Starts the GoCardless sandbox as its own process, prepares an Airflow home under ``.airflow/``
-(SQLite metadata database, a Fernet key kept in a 0600 file so connections are encrypted),
+(SQLite metadata database, a Fernet key kept in a 0600 file so connections are encrypted) and
 connects demo merchants through the sandbox's OAuth flow (tokens go straight into Airflow
-connections), then either runs every merchant's sync DAG through ``airflow dags test`` —
-a backfill, then, after moving the sandbox clock a day, an incremental run — and the daily
-gateway reconciliation of that day, and prints what landed and the reconciliation summary, or
-(``--standalone``) starts ``airflow standalone`` for clicking through the UI.
+connections).
+
+* ``make demo`` starts from scratch (warehouse, sandbox data, registry snapshot and Airflow
+  metadata are reset), runs every merchant's sync DAG through ``airflow dags test`` — a
+  backfill, then, after moving the sandbox clock a day, an incremental run — and the daily
+  gateway reconciliation of that day, and prints what landed and the reconciliation summary.
+  Runs take the wall clock as logical date, so the UI shows their true durations and the
+  schedule's own runs never collide with them.
+* ``make airflow`` (``--standalone``) keeps whatever the demo built, registers only the demo
+  merchants that are missing, and serves the UI (:class:`LocalAirflow`) until Ctrl-C.
+* ``make reset`` deletes all of it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gocardless_commerce import settings
+from gocardless_commerce.devtools.local_airflow import LocalAirflow
 from gocardless_commerce.devtools.sandbox_process import SandboxProcess, connect
 
 log = logging.getLogger("gocardless_commerce.devtools.demo")
@@ -36,8 +46,8 @@ def airflow_environment(home: Path) -> dict[str, str]:
         key_file.chmod(0o600)
     return {
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.CODE_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.CODE_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__FERNET_KEY": key_file.read_text().strip(),
         "AIRFLOW__CORE__PARALLELISM": "2",
@@ -50,7 +60,10 @@ def airflow_environment(home: Path) -> dict[str, str]:
 
 
 def connect_demo_merchants(sandbox: SandboxProcess, client_id: str, client_secret: str) -> list[str]:
-    """Register every sandbox organisation as a merchant, exactly as an operator would."""
+    """Register every sandbox organisation as a merchant, exactly as an operator would.
+
+    Idempotent: a demo merchant already ``CONNECTED`` keeps its data connection and token.
+    """
     from gocardless_commerce.orchestration.connections import save_connection
     from gocardless_commerce.registry import Registry
     from gocardless_commerce.warehouse.engine import get_engine
@@ -66,8 +79,13 @@ def connect_demo_merchants(sandbox: SandboxProcess, client_id: str, client_secre
     registry = Registry(engine)
     user_ids = []
     for number, organisation in enumerate(sandbox.organisations(), start=1):
-        grant = connect(sandbox.base_url, client_id, client_secret, organisation["email"])
         user_id = f"demo_merchant_{number}"
+        existing = registry.for_user(user_id)
+        if existing is not None and existing.status == "CONNECTED":
+            log.info("%s is already connected (%s)", user_id, existing.id)
+            user_ids.append(user_id)
+            continue
+        grant = connect(sandbox.base_url, client_id, client_secret, organisation["email"])
         connection = registry.connect(user_id, organisation["name"], organisation_id=grant["organisation_id"])
         save_connection(
             connection.airflow_conn_id, password=grant["access_token"],
@@ -79,14 +97,21 @@ def connect_demo_merchants(sandbox: SandboxProcess, client_id: str, client_secre
     return user_ids
 
 
-def run_dag(dag_id: str, logical_date: datetime, log_dir: Path, env: dict[str, str]) -> None:
-    """``airflow dags test`` one run; its full log goes to a file, a failure shows the tail."""
-    log_file = log_dir / f"{dag_id}-{logical_date:%Y%m%dT%H%M}.log"
+def run_dag(dag_id: str, log_dir: Path, env: dict[str, str], conf: dict | None = None) -> None:
+    """``airflow dags test`` one run; its full log goes to a file, a failure shows the tail.
+
+    The logical date is now: ``dags test`` also takes it as the run's start, so a date in the
+    past or future would show a false duration in the UI (and could take the slot of a
+    scheduled run).
+    """
+    logical_date = datetime.now(UTC).replace(microsecond=0)
+    log_file = log_dir / f"{dag_id}-{logical_date:%Y%m%dT%H%M%S}.log"
+    command = ["airflow", "dags", "test", dag_id, logical_date.isoformat()]
+    if conf:
+        command += ["--conf", json.dumps(conf)]
     started = time.monotonic()
     with log_file.open("w") as out:
-        code = subprocess.call(
-            ["airflow", "dags", "test", dag_id, logical_date.isoformat()], stdout=out, stderr=subprocess.STDOUT, env=env
-        )
+        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     if code != 0:
         tail = log_file.read_text().splitlines()[-40:]
         raise SystemExit(f"{dag_id} failed (exit {code}); last lines of {log_file}:\n" + "\n".join(tail))
@@ -123,18 +148,41 @@ def print_report() -> None:
         print("\nLatest month per merchant (commerce.latest_month_per_merchant):")
         latest = conn.execute(
             sa.text(
-                "SELECT u.name, l.month, l.currency, l.payments_nb, l.payments_amount, l.mrr, l.subscription_nb "
+                "SELECT u.name, l.month, l.currency, l.payments_nb, l.payments_amount, l.mrr, l.subscription_nb, "
+                "l.is_partial_month "
                 "FROM commerce.latest_month_per_merchant l JOIN meta.users u ON u.id = l.user_id "
                 "ORDER BY u.name, l.currency"
             )
         ).all()
-        for name, month, currency, payments_nb, payments_amount, mrr, subscription_nb in latest:
+        for name, month, currency, payments_nb, payments_amount, mrr, subscription_nb, partial in latest:
             print(
                 f"  {name:<24} {month} {currency}  {payments_nb:>4} payments {payments_amount:>12} "
                 f" MRR {mrr if mrr is not None else '-':>10} ({subscription_nb if subscription_nb is not None else 0} subscriptions)"
+                + ("  [partial: month to date]" if partial else "")
             )
+        if any(row[-1] for row in latest):
+            print("  A partial month is not over: its totals are month to date, not a fall against the month before.")
+        print_quarantine_reasons(conn)
     print(f"\nWarehouse: {describe(engine)}")
     print(f"Great Expectations Data Docs: {settings.data_dir() / 'gx_data_docs'}")
+
+
+def print_quarantine_reasons(conn) -> None:
+    """Why rows are in ``commerce.quarantine``: rows per table and failed rule (one row may fail several)."""
+    from collections import Counter
+
+    import sqlalchemy as sa
+
+    reasons: Counter[tuple[str, str]] = Counter()
+    for table, failed_rules in conn.execute(sa.text("SELECT source_table, failed_rules FROM commerce.quarantine")):
+        rules = json.loads(failed_rules) if isinstance(failed_rules, str) else failed_rules
+        for rule in rules:
+            reasons[(table, rule)] += 1
+    if not reasons:
+        return
+    print("\nQuarantined rows by table and failed rule (docs/metrics.md explains each rule):")
+    for (table, rule), count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
+        print(f"  {table:<32} {rule:<44} {count:>6,}")
 
 
 def print_reconciliation(period: str) -> None:
@@ -144,15 +192,48 @@ def print_reconciliation(period: str) -> None:
     print()
     for line in summary_lines(get_engine(), period) or [f"No reconciliation job for {period}"]:
         print(line)
+    print("  Unknown: GoCardless events with no gateway meaning (payment created/submitted/paid_out, payout and\n"
+          "  subscription events…), kept for the audit trail with no action; see docs/reconciliation.md.")
+
+
+def reset(env: dict[str, str]) -> None:
+    """Delete what the demo built: warehouse, sandbox data, registry snapshot, Airflow metadata."""
+    data = settings.data_dir()
+    for stale in (data / "warehouse.duckdb", data / "warehouse.duckdb.wal", data / "sandbox.sqlite",
+                  settings.registry_snapshot_path()):
+        stale.unlink(missing_ok=True)
+    shutil.rmtree(data / "gx_data_docs", ignore_errors=True)
+    subprocess.run(["airflow", "db", "reset", "--yes"], check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def serve_ui(sandbox: SandboxProcess, env: dict[str, str], log_dir: Path, host: str, port: int) -> None:
+    """Serve the Airflow UI until Ctrl-C (or SIGTERM), then stop everything that was started."""
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    with LocalAirflow(env, log_dir, host=host, port=port) as airflow:
+        airflow.wait_until_ready()
+        passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+        log.info("Airflow UI on %s (user admin, password in %s); sandbox on %s. Ctrl-C stops everything.",
+                 airflow.url, passwords, sandbox.base_url)
+        try:
+            airflow.wait()
+        except KeyboardInterrupt:
+            log.info("Stopping Airflow and the sandbox")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--standalone", action="store_true", help="start airflow standalone instead of running the DAGs")
+    parser.add_argument("--standalone", action="store_true", help="serve the Airflow UI over what the demo built")
+    parser.add_argument("--reset", action="store_true", help="only delete what the demo built, then exit")
     parser.add_argument("--merchants", type=int, default=3)
     parser.add_argument("--payments", type=int, default=1500, help="payments per demo merchant")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--port", type=int, default=4010)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", 4010)), help="sandbox port")
+    parser.add_argument("--airflow-port", type=int, default=int(os.environ.get("AIRFLOW_PORT", 8080)))
+    parser.add_argument("--host", default=os.environ.get("AIRFLOW_HOST", "127.0.0.1"), help="API server address")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
 
@@ -164,9 +245,12 @@ def main(argv: list[str] | None = None) -> None:
     env = dict(os.environ)
     if shutil.which("airflow") is None:
         raise SystemExit("`airflow` is not on PATH; run this through `make demo` (it puts .venv/bin first).")
-    # A fresh demo each time: the sandbox regenerates its data, so old cursors would not match.
-    for stale in (data / "warehouse.duckdb", data / "sandbox.sqlite", settings.registry_snapshot_path()):
-        stale.unlink(missing_ok=True)
+    if args.reset or not args.standalone:
+        # The demo starts from scratch: the sandbox regenerates its data, so old cursors would not match.
+        log.info("Resetting the demo's warehouse, sandbox data and Airflow metadata in %s", settings.PROJECT_ROOT)
+        reset(env)
+        if args.reset:
+            return
 
     from gocardless_sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
 
@@ -179,21 +263,19 @@ def main(argv: list[str] | None = None) -> None:
     with sandbox_process as sandbox:
         user_ids = connect_demo_merchants(sandbox, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
         if args.standalone:
-            log.info("Starting airflow standalone on http://127.0.0.1:8080 (Ctrl-C to stop)")
-            subprocess.call(["airflow", "standalone"], env=env)
+            serve_ui(sandbox, env, log_dir, args.host, args.airflow_port)
             return
-        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        today = datetime.now(UTC).date()
         for user_id in user_ids:
-            run_dag(f"gocardless_sync__{user_id}", today, log_dir, env)
+            run_dag(f"gocardless_sync__{user_id}", log_dir, env)
         summary = sandbox.advance(days=1, change_fraction=0.01)
         log.info("Sandbox clock moved one day: %s", summary)
-        tomorrow = today + timedelta(days=1)
         for user_id in user_ids:
-            run_dag(f"gocardless_sync__{user_id}", tomorrow, log_dir, env)
+            run_dag(f"gocardless_sync__{user_id}", log_dir, env)
         # The daily gateway reconciliation of the day the sandbox clock just moved through.
-        run_dag("gateway_reconciliation", tomorrow, log_dir, env)
+        run_dag("gateway_reconciliation", log_dir, env, conf={"period_date": today.isoformat()})
     print_report()
-    print_reconciliation(today.date().isoformat())
+    print_reconciliation(today.isoformat())
 
 
 if __name__ == "__main__":

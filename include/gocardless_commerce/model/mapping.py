@@ -84,7 +84,7 @@ SUBSCRIPTION_EVENT_STATE = {
 #: Actions that end a subscription for good (``ended_at``).
 SUBSCRIPTION_END_ACTIONS = frozenset({"cancelled", "finished"})
 
-#: The currency each scheme collects in. The issue's nine, plus the other SEPA variants and
+#: The currency each scheme collects in: the nine of docs/metrics.md, plus the other SEPA variants and
 #: PayTo, which GoCardless also reports as payment schemes.
 SCHEME_CURRENCY = {
     "bacs": "GBP",

@@ -45,7 +45,7 @@ class Rule:
     action: Action
 
 
-#: (GoCardless resource type, action) → rule: exactly the issue's table.
+#: (GoCardless resource type, action) → rule: exactly the table of docs/reconciliation.md.
 MAPPING: dict[tuple[str, str], Rule] = {
     ("mandates", "reinstated"): Rule("MandateReinstated", Action.REACTIVATE_PAYMENT_METHOD),
     ("mandates", "cancelled"): Rule("MandateCanceled", Action.CLOSE_PAYMENT_METHOD),

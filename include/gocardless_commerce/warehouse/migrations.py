@@ -34,7 +34,7 @@ _LEDGER_DDL = (
 
 
 class MigrationError(RuntimeError):
-    """A migration file was edited after it was applied, or failed to apply."""
+    """A migration file was edited after it was applied, failed to apply, or is missing."""
 
 
 def split_statements(sql: str) -> list[str]:
@@ -44,18 +44,26 @@ def split_statements(sql: str) -> list[str]:
 
 
 def migration_files(folder: Path | None = None) -> list[Path]:
+    """The migration files in order; a missing or empty folder is an error, never "0 applied"."""
     folder = folder or settings.sql_dir() / "migrations"
-    return sorted(folder.glob("*.sql"))
+    files = sorted(folder.glob("*.sql"))
+    if not files:
+        raise MigrationError(
+            f"No warehouse migrations in {folder}: the sql/ folder ships with the code "
+            "(set GC_COMMERCE_SQL_DIR only to point at another copy of it)."
+        )
+    return files
 
 
 def apply_migrations(engine: Engine, folder: Path | None = None) -> list[str]:
     """Bring the warehouse schema up to date; returns the versions applied by this call."""
+    files = migration_files(folder)
     with transaction(engine) as conn:
         for ddl in _LEDGER_DDL:
             conn.exec_driver_sql(ddl)
         applied = dict(conn.execute(sa.text("SELECT version, checksum FROM meta.schema_migrations")).all())
     newly_applied = []
-    for path in migration_files(folder):
+    for path in files:
         sql = path.read_text()
         checksum = hashlib.sha256(";\n".join(split_statements(sql)).encode()).hexdigest()
         version = path.stem
