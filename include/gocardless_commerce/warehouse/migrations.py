@@ -1,5 +1,6 @@
 """Explicit, repeatable schema creation: apply ``sql/migrations/*.sql`` in order, once each,
-then (re)create the analyst views of ``sql/views``.
+then (re)create the analyst views of ``sql/views``, then write the table and column comments
+of ``sql/comments.yml`` (:mod:`warehouse.comments`).
 
 Each file runs in its own transaction and is recorded with its checksum in
 ``meta.schema_migrations``; an applied file whose statements changed is an error (write a new
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gocardless_commerce import settings
+from gocardless_commerce.warehouse.comments import apply_comments
 from gocardless_commerce.warehouse.engine import describe, transaction
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ def apply_migrations(engine: Engine, folder: Path | None = None) -> list[str]:
         newly_applied.append(version)
     if folder is None:
         apply_views(engine)
+        apply_comments(engine)  # after the views: replacing a view drops its comments
     return newly_applied
 
 
