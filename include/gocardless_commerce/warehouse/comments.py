@@ -154,24 +154,27 @@ def comment_statements(catalogue: dict[str, TableDoc], found: dict[str, Database
     return statements
 
 
-def apply_comments(engine: Engine, catalogue: dict[str, TableDoc] | None = None) -> int:
-    """Write the catalogue's comments into the warehouse (only those that differ, in one
-    transaction); returns how many were written. A catalogue naming a missing table or column
-    is an error: it would describe something the warehouse does not have."""
+def write_comments(conn: Connection, catalogue: dict[str, TableDoc] | None = None) -> int:
+    """Write the catalogue's comments on ``conn`` (only those that differ); returns how many
+    were written. A catalogue naming a missing table or column is an error: it would describe
+    something the warehouse does not have."""
     catalogue = catalogue if catalogue is not None else load_catalogue()
-    with transaction(engine) as conn:
-        found = read_comments(conn)
-        missing = missing_from_database(catalogue, found)
-        if missing:
-            raise CatalogueError(
-                f"{catalogue_path()} describes what the warehouse does not have: {', '.join(missing)}"
-            )
-        statements = comment_statements(catalogue, found)
-        for statement in statements:
-            conn.exec_driver_sql(_escape_for_driver(conn, statement))
+    found = read_comments(conn)
+    missing = missing_from_database(catalogue, found)
+    if missing:
+        raise CatalogueError(f"{catalogue_path()} describes what the warehouse does not have: {', '.join(missing)}")
+    statements = comment_statements(catalogue, found)
+    for statement in statements:
+        conn.exec_driver_sql(_escape_for_driver(conn, statement))
     if statements:
-        log.info("Wrote %d table/column comment(s) to %s", len(statements), describe(engine))
+        log.info("Wrote %d table/column comment(s) to %s", len(statements), describe(conn.engine))
     return len(statements)
+
+
+def apply_comments(engine: Engine, catalogue: dict[str, TableDoc] | None = None) -> int:
+    """:func:`write_comments` in a transaction of its own: all of them or none."""
+    with transaction(engine) as conn:
+        return write_comments(conn, catalogue)
 
 
 def _escape_for_driver(conn: Connection, statement: str) -> str:
