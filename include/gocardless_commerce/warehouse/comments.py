@@ -98,14 +98,15 @@ def read_comments(conn: Connection, schemas: tuple[str, ...] = SCHEMAS) -> dict[
     ``obj_description`` / ``col_description``)."""
     in_schemas = "IN (" + ", ".join(_literal(schema) for schema in schemas) + ")"
     if conn.dialect.name == "duckdb":
+        # The warehouse file's own catalogue only, not that of a temp or attached database.
+        ours = f"database_name = current_database() AND schema_name {in_schemas}"
         objects = conn.execute(sa.text(
-            "SELECT schema_name || '.' || table_name, 'TABLE', comment FROM duckdb_tables() "
-            f"WHERE schema_name {in_schemas} "
+            f"SELECT schema_name || '.' || table_name, 'TABLE', comment FROM duckdb_tables() WHERE {ours} "
             "UNION ALL SELECT schema_name || '.' || view_name, 'VIEW', comment FROM duckdb_views() "
-            f"WHERE NOT internal AND schema_name {in_schemas}")).all()
+            f"WHERE NOT internal AND {ours}")).all()
         columns = conn.execute(sa.text(
             "SELECT schema_name || '.' || table_name, column_name, comment FROM duckdb_columns() "
-            f"WHERE schema_name {in_schemas} ORDER BY table_name, column_index")).all()
+            f"WHERE {ours} ORDER BY table_name, column_index")).all()
     else:
         objects = conn.execute(sa.text(
             "SELECT n.nspname || '.' || c.relname, CASE WHEN c.relkind = 'v' THEN 'VIEW' ELSE 'TABLE' END, "
