@@ -5,9 +5,9 @@ The same catalogue becomes the database's ``COMMENT ON`` (so analysts see it in 
 client, on DuckDB and PostgreSQL alike) and the reference page ``docs/columns.md``, so the two
 cannot disagree.
 
-Comments are applied after the migrations and the views (DuckDB's ``CREATE OR REPLACE VIEW``
-drops a view's comments) and only where they differ from what the database holds, so a
-``migrate`` with nothing new writes nothing.
+Comments are written after the migrations, in the transaction that recreates the views
+(DuckDB's ``CREATE OR REPLACE VIEW`` drops a view's comments), and only where they differ from
+what the database holds: a ``migrate`` with nothing new rewrites at most the views' comments.
 """
 
 from __future__ import annotations
