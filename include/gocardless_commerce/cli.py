@@ -1,6 +1,7 @@
 """``gocardless-commerce`` (or ``python -m gocardless_commerce``): operate the pipeline.
 
 * ``warehouse migrate`` — create/upgrade the warehouse schemas from ``sql/migrations``.
+* ``warehouse docs`` — regenerate ``docs/columns.md`` from the comment catalogue ``sql/comments.yml``.
 * ``provider set`` — the partner app connection (``gocardless_default``).
 * ``merchants add|list|disable|delete`` — the merchant registry (until the REST API exists);
   ``delete`` removes the data connection's rows in every schema (Qard's rule).
@@ -48,6 +49,22 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     engine = get_engine()
     applied = apply_migrations(engine)
     print(f"Warehouse {describe(engine)}: {len(applied)} migration(s) applied {applied or ''}".rstrip())
+
+
+def cmd_docs(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from gocardless_commerce.warehouse.comments import load_catalogue, render_markdown
+
+    output = Path(args.output) if args.output else settings.PROJECT_ROOT / "docs" / "columns.md"
+    page = render_markdown(load_catalogue())
+    if args.check:
+        if not output.exists() or output.read_text() != page:
+            sys.exit(f"{output} is out of date with sql/comments.yml: run `gocardless-commerce warehouse docs`.")
+        print(f"{output} is up to date")
+        return
+    output.write_text(page)
+    print(f"Wrote {output}")
 
 
 def cmd_provider_set(args: argparse.Namespace) -> None:
@@ -119,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="area", required=True)
 
     warehouse = sub.add_parser("warehouse", help="warehouse schema").add_subparsers(dest="action", required=True)
-    warehouse.add_parser("migrate", help="apply sql/migrations").set_defaults(func=cmd_migrate)
+    warehouse.add_parser("migrate", help="apply sql/migrations, the views and the comments").set_defaults(func=cmd_migrate)
+    docs = warehouse.add_parser("docs", help="write docs/columns.md from sql/comments.yml")
+    docs.add_argument("--output", help="where to write the page (default: docs/columns.md of the project)")
+    docs.add_argument("--check", action="store_true", help="only check that the page is up to date (exit 1 if not)")
+    docs.set_defaults(func=cmd_docs)
 
     provider = sub.add_parser("provider", help="the GoCardless partner app").add_subparsers(dest="action", required=True)
     p = provider.add_parser("set", help="save the gocardless_default connection")

@@ -1,5 +1,6 @@
 """Explicit, repeatable schema creation: apply ``sql/migrations/*.sql`` in order, once each,
-then (re)create the analyst views of ``sql/views``.
+then (re)create the analyst views of ``sql/views``, then write the table and column comments
+of ``sql/comments.yml`` (:mod:`warehouse.comments`).
 
 Each file runs in its own transaction and is recorded with its checksum in
 ``meta.schema_migrations``; an applied file whose statements changed is an error (write a new
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gocardless_commerce import settings
+from gocardless_commerce.warehouse.comments import write_comments
 from gocardless_commerce.warehouse.engine import describe, transaction
 
 log = logging.getLogger(__name__)
@@ -88,9 +90,12 @@ def apply_migrations(engine: Engine, folder: Path | None = None) -> list[str]:
 
 
 def apply_views(engine: Engine, folder: Path | None = None) -> None:
-    """(Re)create the analyst views of ``sql/views`` (``CREATE OR REPLACE``: always safe)."""
-    folder = folder or settings.sql_dir() / "views"
+    """(Re)create the analyst views of ``sql/views`` (``CREATE OR REPLACE``: always safe), then
+    write the comments of ``sql/comments.yml`` in the same transaction: replacing a view drops
+    its comments on DuckDB, so no view is ever seen without them."""
     with transaction(engine) as conn:
-        for path in sorted(folder.glob("*.sql")):
+        for path in sorted((folder or settings.sql_dir() / "views").glob("*.sql")):
             for statement in split_statements(path.read_text()):
                 conn.exec_driver_sql(statement)
+        if folder is None:
+            write_comments(conn)
