@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gocardless_sandbox import admin, oauth
 from gocardless_sandbox.config import SandboxConfig
 from gocardless_sandbox.errors import error_body
-from gocardless_sandbox.middleware import FaultConfig, FaultInjectionMiddleware, RateLimitMiddleware
+from gocardless_sandbox.middleware import SHIFT_STATE, FaultConfig, FaultInjectionMiddleware, RateLimitMiddleware
 from gocardless_sandbox.problems import ApiProblem, not_found, validation_failed
 from gocardless_sandbox.simulation import Simulation
 from gocardless_sandbox.store import RESOURCES, CursorNotFound, Page, SandboxStore, encode
@@ -217,6 +217,8 @@ def resource_router(resource: str) -> APIRouter:
         for column in DATE_FILTERS.get(resource, ()):
             conditions += range_conditions(query, column, is_date=True)
         conditions += equality_conditions(query, LIST_FILTERS[resource])
+        if query.get("after") and getattr(request.state, SHIFT_STATE, False):
+            request.app.state.simulation.arrive_during_listing(principal.organisation_id)
         include = None
         if resource == "events":
             extra, include = event_conditions(query)

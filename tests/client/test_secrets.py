@@ -43,6 +43,6 @@ def test_retry_warnings_name_the_failure_but_not_the_token(client, stub, caplog)
     assert "retry 1/5 in " in messages[0]
     assert "(TransportError: GET /payments/PM00001: connection failed (incomplete read: " \
         "connection closed mid-response)); retry 2/5" in messages[1]
-    assert "(MalformedResponseError: 502 malformed response (text/html; charset=UTF-8): " \
-        "<html> <head><title>502 Bad Gateway</title></head>" in messages[2]
+    assert "(MalformedResponseError: 502 malformed response (text/html; charset=UTF-8, " in messages[2]
+    assert "Bad Gateway" not in messages[2] and "<html>" not in messages[2]  # no body in logs
     assert TOKEN not in caplog.text and "Bearer" not in caplog.text
