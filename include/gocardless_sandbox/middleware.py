@@ -242,15 +242,16 @@ class RateLimitMiddleware:
             return
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start" and not scope.get(BARE_RESPONSE):
-                existing = list(message.get("headers", []))
-                names = {name.lower() for name, _ in existing}
+            if message["type"] == "http.response.start":
                 if message.get("status") == 429:
                     # An injected 429 from further in: count it as one the client received.
                     self._count_inner_429(authorization)
-                # Keep headers an inner layer already set (the fault injector's 429).
-                extra = [(n, v) for n, v in headers if n not in names]
-                message = {**message, "headers": existing + extra}
+                if not scope.get(BARE_RESPONSE):
+                    existing = list(message.get("headers", []))
+                    names = {name.lower() for name, _ in existing}
+                    # Keep headers an inner layer already set (the fault injector's 429).
+                    extra = [(n, v) for n, v in headers if n not in names]
+                    message = {**message, "headers": existing + extra}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
