@@ -366,14 +366,16 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(store: SandboxStore, config: SandboxConfig, simulation: Simulation | None = None) -> FastAPI:
     """The sandbox ASGI app over a generated store.
 
-    ``app.state`` holds ``store``, ``config``, ``simulation`` (clock and writes) and ``faults``
-    (the :class:`FaultConfig` the fault injector reads; change it via ``PUT /sandbox/faults``).
+    ``app.state`` holds ``store``, ``config``, ``simulation`` (clock and writes), ``faults``
+    (the :class:`FaultConfig` the fault injector reads; change it via ``PUT /sandbox/faults``)
+    and ``faults_injected`` (how many responses each fault broke).
     """
     app = FastAPI(title="GoCardless sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.config = config
     app.state.simulation = simulation or Simulation(store, config)
     app.state.faults = FaultConfig()
+    app.state.faults_injected = {}  # fault name -> responses it broke
     install_error_handlers(app)
     for resource in RESOURCES:
         app.include_router(resource_router(resource))
@@ -381,6 +383,7 @@ def create_app(store: SandboxStore, config: SandboxConfig, simulation: Simulatio
     app.include_router(write_router())
     app.include_router(oauth.router)
     app.include_router(admin.router)
-    app.add_middleware(FaultInjectionMiddleware, faults=app.state.faults, rate_limit_per_minute=config.rate_limit_per_minute)
+    app.add_middleware(FaultInjectionMiddleware, faults=app.state.faults, rate_limit_per_minute=config.rate_limit_per_minute,
+                       injected=app.state.faults_injected)
     app.add_middleware(RateLimitMiddleware, limit_per_minute=config.rate_limit_per_minute)
     return app

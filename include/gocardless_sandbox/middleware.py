@@ -361,10 +361,16 @@ class FaultInjectionMiddleware:
 
     :param faults: the server-wide rates; the sandbox keeps the same object and mutates it.
     :param rate_limit_per_minute: the ``RateLimit-Limit`` shown on injected 429s.
+    :param injected: where to count the faults served, by name (the sandbox keeps the dict).
     """
 
     def __init__(
-        self, app: ASGIApp, faults: FaultConfig | None = None, *, rate_limit_per_minute: int = 1000
+        self,
+        app: ASGIApp,
+        faults: FaultConfig | None = None,
+        *,
+        rate_limit_per_minute: int = 1000,
+        injected: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.faults = faults if faults is not None else FaultConfig()
@@ -372,7 +378,7 @@ class FaultInjectionMiddleware:
         self._lock = threading.Lock()
         self._seed = self.faults.seed
         self._rng = random.Random(self._seed)
-        self.injected: dict[str, int] = {}
+        self.injected: dict[str, int] = injected if injected is not None else {}
 
     def reseed(self, seed: int | None = None) -> None:
         """Restart the fault sequence (from ``faults.seed`` unless a seed is given)."""
