@@ -35,6 +35,7 @@ from gocardless_sandbox.config import SandboxConfig
 from gocardless_sandbox.errors import error_body
 from gocardless_sandbox.middleware import SHIFT_STATE, FaultConfig, FaultInjectionMiddleware, RateLimitMiddleware
 from gocardless_sandbox.problems import ApiProblem, not_found, validation_failed
+from gocardless_sandbox.security import new_admin_secret
 from gocardless_sandbox.simulation import Simulation
 from gocardless_sandbox.store import RESOURCES, CursorNotFound, Page, SandboxStore, encode
 from gocardless_sandbox.timeutil import add_months, iso, parse_timestamp, to_datetime
@@ -366,7 +367,8 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(store: SandboxStore, config: SandboxConfig, simulation: Simulation | None = None) -> FastAPI:
     """The sandbox ASGI app over a generated store.
 
-    ``app.state`` holds ``store``, ``config``, ``simulation`` (clock and writes), ``faults``
+    ``app.state`` holds ``store``, ``config``, ``admin_secret`` (what ``/sandbox/`` routes
+    require), ``simulation`` (clock and writes), ``faults``
     (the :class:`FaultConfig` the fault injector reads; change it via ``PUT /sandbox/faults``)
     and ``faults_injected`` (how many responses each fault broke).
     """
@@ -374,6 +376,7 @@ def create_app(store: SandboxStore, config: SandboxConfig, simulation: Simulatio
     app.state.store = store
     app.state.config = config
     app.state.simulation = simulation or Simulation(store, config)
+    app.state.admin_secret = config.admin_secret or new_admin_secret()
     app.state.faults = FaultConfig()
     app.state.faults_injected = {}  # fault name -> responses it broke
     install_error_handlers(app)

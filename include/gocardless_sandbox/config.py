@@ -39,6 +39,8 @@ class SandboxConfig:
     :param now: the simulated clock at start; today at midnight UTC when None.
     :param rate_limit_per_minute: requests per access token per minute (the real API's 1000).
     :param db_path: SQLite file; a file in a fresh temporary directory when None.
+    :param admin_secret: what the ``Sandbox-Admin-Secret`` header of ``/sandbox/`` admin
+        requests must hold; random per server when None (``SandboxServer.admin_secret``).
     """
 
     seed: int = 7
@@ -50,8 +52,9 @@ class SandboxConfig:
     rate_limit_per_minute: int = 1000
     db_path: str | Path | None = None
     oauth_client_id: str = DEFAULT_OAUTH_CLIENT_ID
-    oauth_client_secret: str = DEFAULT_OAUTH_CLIENT_SECRET
+    oauth_client_secret: str = field(default=DEFAULT_OAUTH_CLIENT_SECRET, repr=False)
     oauth_redirect_uris: tuple[str, ...] = field(default=DEFAULT_OAUTH_REDIRECT_URIS)
+    admin_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.now is None:
