@@ -205,7 +205,6 @@ def test_post_retries_reuse_the_idempotency_key(client, stub):
     client.post("/payments", {"payments": {"amount": 10}})
     keys = [headers.get("idempotency-key") for _, _, _, headers in stub.seen]
     # the 500 is injected before the route, so only the dropped and the final attempt reach it
-    print("SEEN", [(m, p, h) for m, p, _, h in stub.seen])
     assert len(keys) == 2 and keys[0] == keys[1] and keys[0]
 
 
