@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
@@ -19,6 +18,7 @@ from gocardless_commerce.client import (
     TransportError,
     ValidationFailedError,
 )
+from tests.fixtures.relay import relay_to
 
 
 @pytest.mark.parametrize(
@@ -102,38 +102,17 @@ def _closed_port() -> int:
 
 def test_a_window_of_refused_connections_is_retried_within_the_budget(make_client, stub):
     """The API's port refuses for a while (a restart, a failover), then answers again."""
-    port = _closed_port()
-    client = make_client(base_url=f"http://127.0.0.1:{port}", backoff_base=0.2, backoff_max=1.0, max_retries=6)
-    forward = threading.Thread(target=_forward_after, args=(port, stub.base_url, 0.5), daemon=True)
-    forward.start()
-    assert client.get("payments", "PM00011")["id"] == "PM00011"
-    assert client.retry_count >= 1
-    forward.join(timeout=10)
-
-
-def _forward_after(port: int, target: str, delay: float) -> None:
-    """After ``delay``, listen on ``port`` and relay one connection to ``target`` byte for byte."""
-    time.sleep(delay)
-    host, target_port = target.removeprefix("http://").split(":")
-    with socket.create_server(("127.0.0.1", port)) as server:
-        server.settimeout(10)
-        inbound, _ = server.accept()
-        with inbound, socket.create_connection((host, int(target_port))) as outbound:
-            pumps = [threading.Thread(target=_pump, args=pair, daemon=True)
-                     for pair in ((inbound, outbound), (outbound, inbound))]
-            for pump in pumps:
-                pump.start()
-            for pump in pumps:
-                pump.join(timeout=10)
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-        sink.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
+    with relay_to(stub.base_url) as relay:
+        relay.refuse_for(0.5)
+        client = make_client(base_url=relay.base_url, backoff_base=0.2, backoff_max=1.0, max_retries=6)
+        assert client.get("payments", "PM00011")["id"] == "PM00011"
+        assert client.retry_count >= 1
+        # mid-listing: the open keep-alive connection is reset and the port refuses for a while
+        relay.refuse_at_request(relay.requests + 2, 0.5)
+        retries_before = client.retry_count
+        pages = list(client.iter_pages("payments", {"limit": 100}))
+    assert sum(len(p.records) for p in pages) == 1234 and relay.refusals == 2
+    assert client.retry_count > retries_before
 
 
 def test_a_hung_connection_times_out_with_a_clear_error(make_client, stub):

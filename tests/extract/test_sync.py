@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from gocardless_commerce.extract import landing, sync
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.warehouse.engine import transaction
+from tests.fixtures.relay import relay_to
 from tests.fixtures.sandbox import NETWORK_FAULTS, NO_FAULTS, PINNED_NOW, put_faults
 
 DC = "dc-test"
@@ -28,8 +29,8 @@ def _request(run_id: str, now=PINNED_NOW, **overrides) -> sync.SyncRequest:
 
 
 def _sync(server, engine, request, merchant=0, **client_options):
-    options = {"backoff_base": 0.01, **client_options}
-    with GoCardlessClient(server.merchants[merchant].access_token, base_url=server.base_url, **options) as client:
+    options = {"base_url": server.base_url, "backoff_base": 0.01, **client_options}
+    with GoCardlessClient(server.merchants[merchant].access_token, **options) as client:
         return sync.sync_data_connection(client, engine, request)
 
 
@@ -100,6 +101,18 @@ def test_a_sync_through_network_faults_lands_what_a_clean_sync_lands(private_san
     injected = private_sandbox.app.state.faults_injected
     assert {"503", "504", "429-retry-after", "reset"} <= set(injected), injected
     assert result.mode == "backfill"
+    _assert_raw_matches_sandbox(private_sandbox, warehouse)
+
+
+def test_a_sync_through_a_window_of_refused_connections_lands_what_a_clean_sync_lands(private_sandbox, warehouse):
+    """Mid-sync the API's address resets every connection and refuses new ones for a second:
+    the retries (backoff from 0.25 s) outlast the window and nothing is lost."""
+    with relay_to(private_sandbox.base_url) as relay:
+        relay.refuse_at_request(4, 1.0)
+        result = _sync(private_sandbox, warehouse, _request("refused-1"), base_url=relay.base_url,
+                       backoff_base=0.25, backoff_max=2.0)
+    # attempts the refusing port turned away never reached the relay: the client made more
+    assert relay.refusals == 1 and result.api_requests > relay.requests > 4
     _assert_raw_matches_sandbox(private_sandbox, warehouse)
 
 
