@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+#: Admin requests (``/sandbox/…``) carry the admin secret in this header; the CLI reads the
+#: secret from this environment variable.
+ADMIN_SECRET_HEADER = "Sandbox-Admin-Secret"
+ADMIN_SECRET_ENV = "GC_SANDBOX_ADMIN_SECRET"
+
 #: The partner app registered with the sandbox's OAuth server unless configured otherwise.
 DEFAULT_OAUTH_CLIENT_ID = "sandbox_client_id"
 DEFAULT_OAUTH_CLIENT_SECRET = "sandbox_client_secret"

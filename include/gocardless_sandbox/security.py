@@ -13,11 +13,12 @@ import secrets
 
 from fastapi import Request
 
+from gocardless_sandbox.config import ADMIN_SECRET_ENV, ADMIN_SECRET_HEADER
 from gocardless_sandbox.problems import ApiProblem
 from gocardless_sandbox.store import SandboxStore
 
-ADMIN_SECRET_HEADER = "Sandbox-Admin-Secret"
-ADMIN_SECRET_ENV = "GC_SANDBOX_ADMIN_SECRET"
+__all__ = ["ADMIN_SECRET_ENV", "ADMIN_SECRET_HEADER", "issue_merchant_tokens", "new_access_token",
+           "new_admin_secret", "require_admin_secret"]
 
 
 def new_admin_secret() -> str:

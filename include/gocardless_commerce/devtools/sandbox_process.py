@@ -19,13 +19,11 @@ from urllib.parse import parse_qs, urlparse
 import requests
 
 from gocardless_commerce.client import oauth
+from gocardless_sandbox.config import ADMIN_SECRET_ENV, ADMIN_SECRET_HEADER
 
 log = logging.getLogger(__name__)
 
 REDIRECT_URI = "http://127.0.0.1:8080/oauth/callback"
-#: The sandbox's admin routes need this header; the child reads its value from the env var.
-ADMIN_SECRET_HEADER = "Sandbox-Admin-Secret"
-ADMIN_SECRET_ENV = "GC_SANDBOX_ADMIN_SECRET"
 
 
 class SandboxProcess:
