@@ -8,6 +8,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+import requests
 
 from gocardless_commerce.client import (
     ApiError,
@@ -26,6 +27,7 @@ from gocardless_commerce.client import (
     is_transient,
 )
 from gocardless_commerce.client.errors import error_from_envelope
+from gocardless_commerce.client.transport import malformed_response
 from tests.contract import error_fixture
 
 
@@ -93,6 +95,17 @@ def test_malformed_responses_keep_nothing_of_the_body(make_client, stub):
     assert error.status == 200 and error.content_type == "application/json" and error.size > 0
     assert str(error) == f"200 malformed response (application/json, {error.size} bytes)"
     assert not hasattr(error, "body_preview")
+
+
+def test_a_broken_error_envelope_still_names_its_request_id():
+    response = requests.Response()
+    response.status_code = 502
+    response.headers["Content-Type"] = "application/json"
+    response._content = b'{"error": {"code": 502, "request_id": "RQ77", "message": "Jane Doe, 12 Mill Ro'
+    error = malformed_response(response)
+    assert str(error) == f"502 malformed response (application/json, {len(response.content)} bytes, request_id=RQ77)"
+    response.headers["X-Request-Id"] = "RQ-HEADER"
+    assert malformed_response(response).request_id == "RQ-HEADER"
 
 
 def test_reasons_and_sub_errors():

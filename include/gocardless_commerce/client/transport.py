@@ -9,6 +9,7 @@ included, goes through the same counters and the same pre-emptive rate-limit wai
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -209,11 +210,19 @@ class Transport:
 
 
 REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "CF-Ray")
+#: A GoCardless request id inside a body too broken to decode (a truncated error envelope).
+_REQUEST_ID_IN_BODY = re.compile(rb'"request_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
 
 
 def malformed_response(response: requests.Response, detail: str | None = None) -> MalformedResponseError:
-    """The error for a body that is not the promised JSON, described without its content."""
+    """The error for a body that is not the promised JSON, described without its content.
+
+    The request id comes from a response header or, failing that, from the envelope's
+    ``request_id`` field; nothing else of the body is read into the error.
+    """
     request_id = next((response.headers[h] for h in REQUEST_ID_HEADERS if response.headers.get(h)), None)
+    if request_id is None and (found := _REQUEST_ID_IN_BODY.search(response.content[:65536])):
+        request_id = found.group(1).decode()
     return MalformedResponseError(
         response.status_code,
         content_type=response.headers.get("Content-Type"),
