@@ -103,7 +103,8 @@ def test_per_request_fault_header_is_retried(gc_sandbox, fault):
     if fault.startswith("429"):
         assert isinstance(excinfo.value, RateLimitError) and 0 < sleeps[0] <= 2.5
     if fault.startswith(("503", "504")):
-        assert excinfo.value.retry_after is not None and 0 < sleeps[0] <= 3.5
+        # an HTTP-date is read against the server's Date, which uvicorn stamps up to ~1-2 s late
+        assert excinfo.value.retry_after is not None and 0 < sleeps[0] <= 4.5
     del session.headers["Sandbox-Fault"]
     assert len(client.list_page("payments", {"limit": 1}).records) == 1
     session.close()
