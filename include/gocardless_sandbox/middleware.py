@@ -415,6 +415,11 @@ class FaultInjectionMiddleware:
         if fault is None:
             await self.app(scope, receive, send)
             return
+        try:
+            check_fault_option(fault, option)
+        except ValueError as exc:
+            await _send_json(send, 400, error_body(400, reason="invalid_sandbox_fault", message=str(exc)))
+            return
         with self._lock:
             self.injected[fault] = self.injected.get(fault, 0) + 1
 
@@ -510,6 +515,23 @@ def _with_length(start: Message, length: int) -> list[tuple[bytes, bytes]]:
 HEADER_FAULTS = frozenset(fault for _, fault in FaultConfig.FAULT_OF_RATE)
 
 
+def check_fault_option(fault: str, option: str | None) -> None:
+    """Reject a ``Sandbox-Fault`` option the fault cannot use (``slow=abc``, ``reset=3``)."""
+    if option is None:
+        return
+    try:
+        if fault in ("slow", "hang"):
+            if float(option) < 0:
+                raise ValueError
+            return
+        if fault in ("503", "504", "429-retry-after"):
+            retry_after_value(option, FaultConfig())
+            return
+    except ValueError:
+        raise ValueError(f"Sandbox-Fault {fault}={option}: not a valid option") from None
+    raise ValueError(f"Sandbox-Fault {fault} takes no option")
+
+
 def retry_after_value(option: str | None, faults: FaultConfig, *, now: float | None = None) -> str:
     """The ``Retry-After`` header: delay-seconds, or an HTTP-date when asked for.
 
@@ -524,6 +546,8 @@ def retry_after_value(option: str | None, faults: FaultConfig, *, now: float | N
             as_date, seconds = True, int(value or seconds)
         else:
             as_date, seconds = False, int(kind)
+        if seconds < 0:
+            raise ValueError(f"Retry-After must not be negative, got {seconds}")
     if as_date:
         # Whole seconds from the next second on, so the date is never already past when sent.
         return http_date(math.floor(time.time() if now is None else now) + 1 + seconds)

@@ -267,3 +267,11 @@ def test_network_faults_are_drawn_server_wide(fresh):
     assert codes == {200, 429, 503, 504}
     with pytest.raises(ValueError, match="hang_seconds"):
         FaultConfig(hang_seconds=-1)
+
+
+@pytest.mark.parametrize("value", ["slow=abc", "hang=-1", "503=soon", "504=date:x", "429-retry-after=-2", "reset=3"])
+def test_a_bad_fault_option_is_a_clear_400(fresh, value):
+    response = _fault(fresh[0], value)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["errors"][0]["reason"] == "invalid_sandbox_fault" and value.split("=")[0] in error["message"]
