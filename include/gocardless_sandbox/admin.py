@@ -1,20 +1,22 @@
 """Sandbox-only admin endpoints under ``/sandbox/``: health, the simulated clock and faults.
 
-They need no token and never return access tokens (those come from OAuth or, in-process,
-from :attr:`SandboxServer.merchants`).
+Every one needs the admin secret in the ``Sandbox-Admin-Secret`` header (see
+:mod:`gocardless_sandbox.security`), and none returns access tokens (those come from OAuth
+or, in-process, from :attr:`SandboxServer.merchants`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from gocardless_sandbox.problems import ApiProblem, validation_failed
+from gocardless_sandbox.security import require_admin_secret
 
-router = APIRouter(prefix="/sandbox", tags=["sandbox"])
+router = APIRouter(prefix="/sandbox", tags=["sandbox"], dependencies=[Depends(require_admin_secret)])
 
 
 @router.get("/health")

@@ -33,8 +33,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gocardless_sandbox import admin, oauth
 from gocardless_sandbox.config import SandboxConfig
 from gocardless_sandbox.errors import error_body
-from gocardless_sandbox.middleware import FaultConfig, FaultInjectionMiddleware, RateLimitMiddleware
+from gocardless_sandbox.middleware import SHIFT_STATE, FaultConfig, FaultInjectionMiddleware, RateLimitMiddleware
 from gocardless_sandbox.problems import ApiProblem, not_found, validation_failed
+from gocardless_sandbox.security import new_admin_secret
 from gocardless_sandbox.simulation import Simulation
 from gocardless_sandbox.store import RESOURCES, CursorNotFound, Page, SandboxStore, encode
 from gocardless_sandbox.timeutil import add_months, iso, parse_timestamp, to_datetime
@@ -217,6 +218,8 @@ def resource_router(resource: str) -> APIRouter:
         for column in DATE_FILTERS.get(resource, ()):
             conditions += range_conditions(query, column, is_date=True)
         conditions += equality_conditions(query, LIST_FILTERS[resource])
+        if query.get("after") and getattr(request.state, SHIFT_STATE, False):
+            request.app.state.simulation.arrive_during_listing(principal.organisation_id)
         include = None
         if resource == "events":
             extra, include = event_conditions(query)
@@ -364,14 +367,18 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(store: SandboxStore, config: SandboxConfig, simulation: Simulation | None = None) -> FastAPI:
     """The sandbox ASGI app over a generated store.
 
-    ``app.state`` holds ``store``, ``config``, ``simulation`` (clock and writes) and ``faults``
-    (the :class:`FaultConfig` the fault injector reads; change it via ``PUT /sandbox/faults``).
+    ``app.state`` holds ``store``, ``config``, ``admin_secret`` (what ``/sandbox/`` routes
+    require), ``simulation`` (clock and writes), ``faults``
+    (the :class:`FaultConfig` the fault injector reads; change it via ``PUT /sandbox/faults``)
+    and ``faults_injected`` (how many responses each fault broke).
     """
     app = FastAPI(title="GoCardless sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.config = config
     app.state.simulation = simulation or Simulation(store, config)
+    app.state.admin_secret = config.admin_secret or new_admin_secret()
     app.state.faults = FaultConfig()
+    app.state.faults_injected = {}  # fault name -> responses it broke
     install_error_handlers(app)
     for resource in RESOURCES:
         app.include_router(resource_router(resource))
@@ -379,6 +386,7 @@ def create_app(store: SandboxStore, config: SandboxConfig, simulation: Simulatio
     app.include_router(write_router())
     app.include_router(oauth.router)
     app.include_router(admin.router)
-    app.add_middleware(FaultInjectionMiddleware, faults=app.state.faults, rate_limit_per_minute=config.rate_limit_per_minute)
+    app.add_middleware(FaultInjectionMiddleware, faults=app.state.faults, rate_limit_per_minute=config.rate_limit_per_minute,
+                       injected=app.state.faults_injected)
     app.add_middleware(RateLimitMiddleware, limit_per_minute=config.rate_limit_per_minute)
     return app

@@ -1,10 +1,19 @@
-"""``gocardless-sandbox`` / ``python -m gocardless_sandbox``: serve a sandbox process."""
+"""``gocardless-sandbox`` / ``python -m gocardless_sandbox``: serve a sandbox process.
+
+Binds 127.0.0.1 unless ``--host`` says otherwise (docker-compose passes ``0.0.0.0``). The
+admin secret comes from ``$GC_SANDBOX_ADMIN_SECRET`` or is drawn at random; merchant tokens
+are drawn at random at every start. Neither is ever logged: ``--secrets-file`` writes both
+to a file only its owner can read, for tools that use the pre-issued tokens.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gocardless_sandbox.config import (
     DEFAULT_OAUTH_CLIENT_ID,
@@ -23,7 +32,7 @@ def parse_now(text: str) -> datetime:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gocardless-sandbox", description="Local GoCardless Pro API and OAuth simulator.")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine only)")
     parser.add_argument("--port", type=int, default=4010)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--merchants", type=int, default=2)
@@ -37,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--oauth-client-secret", default=DEFAULT_OAUTH_CLIENT_SECRET)
     parser.add_argument("--oauth-redirect-uri", action="append", default=None,
                         help=f"registered redirect URI (repeatable; default: {', '.join(DEFAULT_OAUTH_REDIRECT_URIS)})")
+    parser.add_argument("--secrets-file", type=Path, default=None,
+                        help="write the admin secret and each merchant's token here (JSON, mode 0600)")
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -47,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from gocardless_sandbox.app import create_app
+    from gocardless_sandbox.security import ADMIN_SECRET_ENV, issue_merchant_tokens
     from gocardless_sandbox.server import open_store
 
     config = SandboxConfig(
@@ -54,11 +66,32 @@ def main(argv: list[str] | None = None) -> int:
         customers_per_merchant=args.customers, now=args.now, rate_limit_per_minute=args.rate_limit, db_path=args.db,
         oauth_client_id=args.oauth_client_id, oauth_client_secret=args.oauth_client_secret,
         oauth_redirect_uris=tuple(args.oauth_redirect_uri or DEFAULT_OAUTH_REDIRECT_URIS),
+        admin_secret=os.environ.get(ADMIN_SECRET_ENV) or None,
     )
     store, _ = open_store(config)
+    tokens = issue_merchant_tokens(store)
     app = create_app(store, config)
     organisations = store.organisations()
-    log.info("GoCardless sandbox ready on http://%s:%d (%d merchants, simulated now %s); tokens via /oauth or in-process only",
+    if args.secrets_file:
+        write_secrets_file(args.secrets_file, app.state.admin_secret, organisations, tokens)
+    log.info("GoCardless sandbox ready on http://%s:%d (%d merchants, simulated now %s)",
              args.host, args.port, len(organisations), app.state.simulation.clock()["now"])
+    kept = f"; both are in {args.secrets_file}" if args.secrets_file else ""
+    log.info("Admin secret %s; merchant tokens from /oauth%s",
+             f"from ${ADMIN_SECRET_ENV}" if config.admin_secret else "drawn at random", kept)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def write_secrets_file(path: Path, admin_secret: str, organisations: list, tokens: dict[str, str]) -> None:
+    """The admin secret and the pre-issued tokens, readable by the file's owner only."""
+    document = {
+        "admin_secret": admin_secret,
+        "merchants": [{"organisation_id": o.id, "name": o.name, "email": o.email, "access_token": tokens[o.id]}
+                      for o in organisations],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(document, handle, indent=2)

@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+#: Admin requests (``/sandbox/…``) carry the admin secret in this header; the CLI reads the
+#: secret from this environment variable.
+ADMIN_SECRET_HEADER = "Sandbox-Admin-Secret"
+ADMIN_SECRET_ENV = "GC_SANDBOX_ADMIN_SECRET"
+
 #: The partner app registered with the sandbox's OAuth server unless configured otherwise.
 DEFAULT_OAUTH_CLIENT_ID = "sandbox_client_id"
 DEFAULT_OAUTH_CLIENT_SECRET = "sandbox_client_secret"
@@ -39,6 +44,8 @@ class SandboxConfig:
     :param now: the simulated clock at start; today at midnight UTC when None.
     :param rate_limit_per_minute: requests per access token per minute (the real API's 1000).
     :param db_path: SQLite file; a file in a fresh temporary directory when None.
+    :param admin_secret: what the ``Sandbox-Admin-Secret`` header of ``/sandbox/`` admin
+        requests must hold; random per server when None (``SandboxServer.admin_secret``).
     """
 
     seed: int = 7
@@ -50,8 +57,9 @@ class SandboxConfig:
     rate_limit_per_minute: int = 1000
     db_path: str | Path | None = None
     oauth_client_id: str = DEFAULT_OAUTH_CLIENT_ID
-    oauth_client_secret: str = DEFAULT_OAUTH_CLIENT_SECRET
+    oauth_client_secret: str = field(default=DEFAULT_OAUTH_CLIENT_SECRET, repr=False)
     oauth_redirect_uris: tuple[str, ...] = field(default=DEFAULT_OAUTH_REDIRECT_URIS)
+    admin_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.now is None:

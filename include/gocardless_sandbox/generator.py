@@ -11,7 +11,6 @@ while streaming rows to SQLite; memory stays bounded at a million payments.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import random
@@ -46,11 +45,6 @@ log = logging.getLogger(__name__)
 
 #: Share of payments that subscriptions may take before later customers get none.
 SUBSCRIPTION_SHARE = 0.7
-
-
-def merchant_token(seed: int, organisation_id: str) -> str:
-    """The pre-issued access token of a generated organisation (deterministic, ``sandbox_``)."""
-    return "sandbox_" + hashlib.sha256(f"{seed}:{organisation_id}:access-token".encode()).hexdigest()[:40]
 
 
 def merchant_countries(seed: int, position: int) -> tuple[list[str], list[float]]:
@@ -363,7 +357,6 @@ def generate(store: SandboxStore, config: SandboxConfig) -> list[Organisation]:
         slug = "".join(ch for ch in name.lower() if ch.isalnum())
         organisation = Organisation(org_id, creditor["id"], name, f"finance@{slug}.example.com")
         store.add_organisation(organisation, position)
-        store.add_token(merchant_token(config.seed, org_id), org_id, "read_write")
         writer.put("creditors", org_id, creditor)
         ctx = Context(store, writer, ids, organisation, creditor, now, runtime=False)
         activity = ActivityGenerator(ctx, config.seed, merchant_countries(config.seed, position))

@@ -20,7 +20,8 @@ from typing import Any
 import uvicorn
 
 from gocardless_sandbox.config import SandboxConfig
-from gocardless_sandbox.generator import generate, merchant_token
+from gocardless_sandbox.generator import generate
+from gocardless_sandbox.security import ADMIN_SECRET_HEADER, issue_merchant_tokens
 from gocardless_sandbox.store import SandboxStore
 from gocardless_sandbox.timeutil import to_datetime
 
@@ -60,7 +61,11 @@ def open_store(config: SandboxConfig) -> tuple[SandboxStore, Path | None]:
 
 
 class SandboxServer:
-    """Context manager serving a generated sandbox on ``127.0.0.1:<free port>``."""
+    """Context manager serving a generated sandbox on ``127.0.0.1:<free port>``.
+
+    Each start issues new random merchant tokens (:attr:`merchants`) and, unless the config
+    sets one, a new admin secret (:attr:`admin_secret`, sent as :attr:`admin_headers`).
+    """
 
     def __init__(self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config or SandboxConfig()
@@ -72,12 +77,14 @@ class SandboxServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
+        self._tokens: dict[str, str] = {}
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> SandboxServer:
         from gocardless_sandbox.app import create_app
 
         self.store, self._temp_dir = open_store(self.config)
+        self._tokens = issue_merchant_tokens(self.store)
         self.app = create_app(self.store, self.config)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -123,8 +130,17 @@ class SandboxServer:
 
     @property
     def merchants(self) -> list[Merchant]:
-        seed = self.store.get_meta("seed", self.config.seed)
-        return [Merchant(o.id, o.creditor_id, o.name, o.email, merchant_token(seed, o.id)) for o in self.store.organisations()]
+        """Each organisation with the token this instance issued it."""
+        return [Merchant(o.id, o.creditor_id, o.name, o.email, self._tokens[o.id]) for o in self.store.organisations()]
+
+    @property
+    def admin_secret(self) -> str:
+        return self.app.state.admin_secret
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers an admin request (``/sandbox/…``) needs."""
+        return {ADMIN_SECRET_HEADER: self.admin_secret}
 
     @property
     def simulation(self) -> Any:

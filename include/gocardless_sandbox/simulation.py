@@ -95,6 +95,7 @@ class Simulation:
         self.lock = threading.RLock()
         self._now: int = store.get_meta("now")
         self._emitted_at: dict[int, int] = {}
+        self._arrivals = 0  # records created by the ``shift`` fault
 
     @property
     def now(self) -> int:
@@ -481,6 +482,27 @@ class Simulation:
             apply(ctx, "payments", payment, "cancelled", self._now)
             ctx.save("payments", payment)
         return payment
+
+    def arrive_during_listing(self, org_id: str) -> list[str]:
+        """New records of one organisation, created now while a client is paging a listing
+        (the ``shift`` fault): a customer and, on an active mandate, a payment with its event.
+
+        Returns the new ids. Lists are newest first with id cursors, so records created
+        mid-listing sort ahead of the pages already read and never shift the later ones.
+        """
+        with self.lock:
+            self._arrivals += 1
+            number = self._arrivals
+            customer = self.create_customer(org_id, {"email": f"arrival-{number}@example.com", "given_name": "Arrival",
+                                                      "family_name": str(number)})
+            created = [customer["id"]]
+            mandates = self.store.select("mandates", "org = ? AND status = 'active'", (org_id,), suffix="ORDER BY id LIMIT 1")
+            if mandates:
+                mandate = mandates[0][1]
+                payment = self.create_payment(org_id, {"amount": 1000 + number, "links": {"mandate": mandate["id"]},
+                                                       "currency": catalog.CURRENCY_BY_SCHEME[mandate["scheme"]]})
+                created.append(payment["id"])
+        return created
 
 
 def _json(text: str | None) -> dict[str, Any] | None:

@@ -304,6 +304,14 @@ class SandboxStore:
                 "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, 0)", (token, org_id, scope, client_id)
             )
 
+    def replace_preissued_tokens(self, tokens: dict[str, str]) -> None:
+        """Swap every pre-issued token (no OAuth client) for ``tokens`` (organisation -> token)."""
+        with self.write() as conn:
+            conn.execute("DELETE FROM tokens WHERE client_id IS NULL")
+            conn.executemany(
+                "INSERT INTO tokens VALUES (?, ?, 'read_write', NULL, 0)", [(t, o) for o, t in tokens.items()]
+            )
+
     def token(self, token: str) -> tuple[str, str] | None:
         """``(organisation id, scope)`` of a live token, None when unknown or revoked."""
         row = self.conn.execute(

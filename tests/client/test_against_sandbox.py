@@ -19,6 +19,7 @@ from gocardless_commerce.client import (
     is_transient,
 )
 from gocardless_commerce.orchestration.hook import GoCardlessHook
+from tests.fixtures.sandbox import NETWORK_FAULTS, NO_FAULTS, put_faults
 
 sandbox = pytest.importorskip("gocardless_sandbox")
 if not hasattr(sandbox, "SandboxServer"):
@@ -42,9 +43,6 @@ def _client(server, merchant, **kwargs) -> GoCardlessClient:
     return GoCardlessClient(merchant.access_token, **{**options, **kwargs})
 
 
-def _put_faults(server, **faults) -> None:
-    response = requests.put(f"{server.base_url}/sandbox/faults", json=faults, timeout=5)
-    assert response.status_code < 300, response.text
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -79,18 +77,19 @@ def test_unknown_token_is_401_without_retry(gc_sandbox):
 def test_listing_survives_server_wide_faults(gc_sandbox):
     merchant = gc_sandbox.merchants[0]
     expected = gc_sandbox.store.count(merchant.organisation_id, "payments")
-    _put_faults(gc_sandbox, error_rate=0.15, html_error_rate=0.1, drop_rate=0.1,
-                truncate_rate=0.1, rate_limit_rate=0.0, slow_rate=0.0)
+    put_faults(gc_sandbox, error_rate=0.1, html_error_rate=0.05, drop_rate=0.05, truncate_rate=0.05,
+                rate_limit_rate=0.0, slow_rate=0.0, **NETWORK_FAULTS)
     try:
-        with _client(gc_sandbox, merchant, max_retries=8) as client:
+        with _client(gc_sandbox, merchant, max_retries=8, timeout=(2.0, 1.0)) as client:
             ids = [r["id"] for r in client.iter_records("payments", {"limit": 50})]
     finally:
-        _put_faults(gc_sandbox, error_rate=0, html_error_rate=0, drop_rate=0, truncate_rate=0)
+        put_faults(gc_sandbox, **NO_FAULTS)
     assert len(set(ids)) == len(ids) == expected
     assert client.retry_count > 0 and client.request_count == -(-expected // 50) + client.retry_count
 
 
-@pytest.mark.parametrize("fault", ["500", "502-html", "429", "drop", "truncate", "slow=0.4"])
+@pytest.mark.parametrize("fault", ["500", "502-html", "429", "drop", "truncate", "slow=0.4",
+                                   "503", "504=date:1", "429-retry-after", "reset", "hang=3"])
 def test_per_request_fault_header_is_retried(gc_sandbox, fault):
     session = requests.Session()
     sleeps: list[float] = []  # recorded, not slept: the 429 wait would cost ~1-2 s per attempt
@@ -101,11 +100,38 @@ def test_per_request_fault_header_is_retried(gc_sandbox, fault):
         client.list_page("payments", {"limit": 1})
     assert client.request_count == 2 and len(sleeps) == 1, excinfo.value
     assert is_transient(excinfo.value)
-    if fault == "429":
+    if fault.startswith("429"):
         assert isinstance(excinfo.value, RateLimitError) and 0 < sleeps[0] <= 2.5
+    if fault.startswith(("503", "504")):
+        # an HTTP-date is read against the server's Date, which uvicorn stamps up to ~1-2 s late
+        assert excinfo.value.retry_after is not None and 0 < sleeps[0] <= 4.5
     del session.headers["Sandbox-Fault"]
     assert len(client.list_page("payments", {"limit": 1}).records) == 1
     session.close()
+
+
+@pytest.mark.parametrize("resource", ["payments", "customers", "events"])
+def test_records_created_while_a_listing_is_paged_shift_nothing(sandbox_factory, resource):
+    """With id cursors over a newest-first order, records created between two pages sort
+    ahead of the pages already read: the listing returns every record it started with
+    exactly once, and the new ones are there for the next (incremental) read."""
+    server = sandbox_factory(payments_per_merchant=120)
+    merchant = server.merchants[0]
+    before = set(_truth_ids(server, merchant, resource))
+    limit = max(2, len(before) // 6)
+    put_faults(server, shift_rate=1.0)  # every page after the first: new records first
+    with _client(server, merchant) as client:
+        pages = list(client.iter_pages(resource, {"limit": limit}))
+    put_faults(server, shift_rate=0)
+    listed = [r["id"] for page in pages for r in page.records]
+    assert len(listed) == len(set(listed)) and set(listed) == before
+    arrived = set(_truth_ids(server, merchant, resource)) - before
+    assert len(pages) > 4 and len(arrived) >= len(pages) - 1
+    assert server.app.state.faults.shift_rate == 0
+
+
+def _truth_ids(server, merchant, resource) -> list[str]:
+    return [body["id"] for body in server.store.all_bodies(merchant.organisation_id, resource)]
 
 
 def test_hook_oauth_flow_yields_a_working_token(gc_sandbox, monkeypatch):

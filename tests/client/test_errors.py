@@ -8,6 +8,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+import requests
 
 from gocardless_commerce.client import (
     ApiError,
@@ -26,6 +27,7 @@ from gocardless_commerce.client import (
     is_transient,
 )
 from gocardless_commerce.client.errors import error_from_envelope
+from gocardless_commerce.client.transport import malformed_response
 from tests.contract import error_fixture
 
 
@@ -72,13 +74,38 @@ def test_exact_messages():
         "[amount must be greater than 0; currency is not supported] (request_id=RQ1)"
     )
     assert str(ApiError(418, {})) == "418 error: no message"
-    html = "<html><head><title>502 Bad Gateway</title></head>\n<body>" + "x" * 400
-    malformed = MalformedResponseError(502, html.encode(), "text/html")
-    assert str(malformed) == (
-        "502 malformed response (text/html): <html><head><title>502 Bad Gateway</title></head> <body>"
-        + "x" * 144 + "…"  # 200 characters kept
+    malformed = MalformedResponseError(502, content_type="text/html", size=412, request_id="8c1f2a")
+    assert str(malformed) == "502 malformed response (text/html, 412 bytes, request_id=8c1f2a)"
+    assert str(MalformedResponseError(200, size=0)) == "200 malformed response (no content type, empty body)"
+    assert str(MalformedResponseError(200, detail="list response without a 'payments' array")) == (
+        "200 malformed response (no content type): list response without a 'payments' array"
     )
-    assert str(MalformedResponseError(200, b"")) == "200 malformed response (no content type): <empty body>"
+
+
+def test_malformed_responses_keep_nothing_of_the_body(make_client, stub):
+    """A body may hold customers' personal data: the error (and so every log) names the
+    response by status, content type, size and request id, never by its content."""
+    client = make_client(max_retries=0)
+    stub.script.push("truncate")
+    with pytest.raises(MalformedResponseError) as excinfo:
+        client.get("payments", "PM00042")
+    error = excinfo.value
+    text = str(error) + repr(error) + repr(error.__reduce__())
+    assert "PM00042" not in text and "GBP" not in text and "amount" not in text
+    assert error.status == 200 and error.content_type == "application/json" and error.size > 0
+    assert str(error) == f"200 malformed response (application/json, {error.size} bytes)"
+    assert not hasattr(error, "body_preview")
+
+
+def test_a_broken_error_envelope_still_names_its_request_id():
+    response = requests.Response()
+    response.status_code = 502
+    response.headers["Content-Type"] = "application/json"
+    response._content = b'{"error": {"code": 502, "request_id": "RQ77", "message": "Jane Doe, 12 Mill Ro'
+    error = malformed_response(response)
+    assert str(error) == f"502 malformed response (application/json, {len(response.content)} bytes, request_id=RQ77)"
+    response.headers["X-Request-Id"] = "RQ-HEADER"
+    assert malformed_response(response).request_id == "RQ-HEADER"
 
 
 def test_reasons_and_sub_errors():
@@ -90,9 +117,9 @@ def test_reasons_and_sub_errors():
 def test_transience_of_non_api_errors():
     assert is_transient(TransportError("timeout"))
     assert not is_transient(TransportError("bad url", transient=False))
-    assert is_transient(MalformedResponseError(502, b"<html>"))
-    assert is_transient(MalformedResponseError(200, b'{"payments": ['))
-    assert not is_transient(MalformedResponseError(403, b"<html>Forbidden</html>"))
+    assert is_transient(MalformedResponseError(502, content_type="text/html"))
+    assert is_transient(MalformedResponseError(200, size=14))
+    assert not is_transient(MalformedResponseError(403, content_type="text/html"))
     assert not is_transient(ValueError("not ours"))
 
 
@@ -101,15 +128,15 @@ def test_transience_of_non_api_errors():
     [
         _error("resource_not_found"),
         RateLimitError(429, {"message": "Rate limit exceeded"}, retry_after=12.0),
-        MalformedResponseError(502, b"<html>", "text/html"),
+        MalformedResponseError(502, content_type="text/html", size=6, request_id="RQ9", retry_after=3.0),
+        InternalError(503, {"message": "unavailable"}, retry_after=2.0),
         TransportError("GET /payments: read timeout after 30.0s"),
     ],
-    ids=["api", "rate-limit", "malformed", "transport"],
+    ids=["api", "rate-limit", "malformed", "unavailable", "transport"],
 )
 def test_errors_survive_pickling(error):
     """Airflow may ship a task's exception across processes."""
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is type(error) and str(copy) == str(error)
     assert is_transient(copy) == is_transient(error)
-    if isinstance(error, RateLimitError):
-        assert copy.retry_after == 12.0
+    assert getattr(copy, "retry_after", None) == getattr(error, "retry_after", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -13,9 +14,11 @@ from gocardless_commerce.client import (
     InvalidApiUsageError,
     MalformedResponseError,
     NotFoundError,
+    RateLimitError,
     TransportError,
     ValidationFailedError,
 )
+from tests.fixtures.relay import relay_to
 
 
 @pytest.mark.parametrize(
@@ -25,7 +28,11 @@ from gocardless_commerce.client import (
         pytest.param(["502-html"], id="502-html"),
         pytest.param(["truncate"], id="truncated-json"),
         pytest.param(["drop"], id="dropped-connection"),
-        pytest.param(["500", "502-html", "truncate", "drop"], id="mixed"),
+        pytest.param(["reset"], id="connection-reset"),
+        pytest.param(["503=0"], id="503-retry-after"),
+        pytest.param(["504=0"], id="504-retry-after"),
+        pytest.param(["429-retry-after=0"], id="429-retry-after-only"),
+        pytest.param(["500", "502-html", "truncate", "drop", "reset"], id="mixed"),
     ],
 )
 def test_transient_faults_are_retried_until_success(client, stub, faults):
@@ -59,6 +66,9 @@ def test_retries_exhausted_raise_the_last_error(make_client, stub):
         ("502-html", MalformedResponseError),
         ("drop", TransportError),
         ("truncate", MalformedResponseError),
+        ("reset", TransportError),
+        ("503=0", InternalError),
+        ("429-retry-after=0", RateLimitError),
     ],
 )
 def test_each_exhausted_fault_has_its_own_exception(make_client, stub, fault, error):
@@ -78,10 +88,71 @@ def test_timeout_exhausted_raises_transport_error(make_client, stub):
 
 
 def test_connection_refused_is_a_transport_error(make_client):
-    client = make_client(base_url="http://127.0.0.1:9", max_retries=1)
-    with pytest.raises(TransportError, match="connection failed"):
+    client = make_client(base_url=f"http://127.0.0.1:{_closed_port()}", max_retries=1)
+    with pytest.raises(TransportError, match=r"^GET /payments/PM1: connection failed \(connection refused\)$"):
         client.get("payments", "PM1")
     assert client.request_count == 2
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_window_of_refused_connections_is_retried_within_the_budget(make_client, stub):
+    """The API's port refuses for a while (a restart, a failover), then answers again."""
+    with relay_to(stub.base_url) as relay:
+        relay.refuse_for(0.5)
+        client = make_client(base_url=relay.base_url, backoff_base=0.2, backoff_max=1.0, max_retries=6)
+        assert client.get("payments", "PM00011")["id"] == "PM00011"
+        assert client.retry_count >= 1
+        # mid-listing: the open keep-alive connection is reset and the port refuses for a while
+        relay.refuse_at_request(relay.requests + 2, 0.5)
+        retries_before = client.retry_count
+        pages = list(client.iter_pages("payments", {"limit": 100}))
+    assert sum(len(p.records) for p in pages) == 1234 and relay.refusals == 2
+    assert client.retry_count > retries_before
+
+
+def test_a_hung_connection_times_out_with_a_clear_error(make_client, stub):
+    client = make_client(max_retries=1, timeout=(1.0, 0.3))
+    stub.script.push("hang=20", "hang=20")
+    started = time.monotonic()
+    with pytest.raises(TransportError, match=r"^GET /payments/PM00001: read timeout after 0.3s$"):
+        client.get("payments", "PM00001")
+    assert client.request_count == 2 and time.monotonic() - started < 5
+    stub.script.push("hang=20")
+    assert client.get("payments", "PM00001")["id"] == "PM00001"  # the retry gets through
+    assert client.request_count == 4
+
+
+@pytest.mark.parametrize(
+    ("fault", "low", "high"),
+    [
+        pytest.param("503=7", 7.0, 7.0, id="503-seconds"),
+        pytest.param("504=4", 4.0, 4.0, id="504-seconds"),
+        pytest.param("503=date:5", 4.0, 6.5, id="503-http-date"),
+        pytest.param("429-retry-after=3", 3.0, 3.0, id="429-seconds"),
+        pytest.param("429-retry-after=date:2", 1.0, 3.5, id="429-http-date"),
+    ],
+)
+def test_retry_after_sets_the_wait(make_client, stub, fault, low, high):
+    sleeps: list[float] = []
+    client = make_client(sleep=sleeps.append)
+    stub.script.push(fault)
+    assert client.get("payments", "PM00003")["id"] == "PM00003"
+    assert len(sleeps) == 1 and low <= sleeps[0] <= high, sleeps
+    if fault.startswith("429"):
+        assert client.rate_limited_count == 1 and client.rate_limit_waits.count == 1
+
+
+def test_a_retry_after_beyond_a_minute_is_capped(make_client, stub):
+    sleeps: list[float] = []
+    client = make_client(sleep=sleeps.append)
+    stub.script.push("503=3600")
+    client.get("payments", "PM00003")
+    assert sleeps == [65.0]
 
 
 @pytest.mark.parametrize(
@@ -113,7 +184,6 @@ def test_post_retries_reuse_the_idempotency_key(client, stub):
     client.post("/payments", {"payments": {"amount": 10}})
     keys = [headers.get("idempotency-key") for _, _, _, headers in stub.seen]
     # the 500 is injected before the route, so only the dropped and the final attempt reach it
-    print("SEEN", [(m, p, h) for m, p, _, h in stub.seen])
     assert len(keys) == 2 and keys[0] == keys[1] and keys[0]
 
 

@@ -43,6 +43,20 @@ def test_retry_warnings_name_the_failure_but_not_the_token(client, stub, caplog)
     assert "retry 1/5 in " in messages[0]
     assert "(TransportError: GET /payments/PM00001: connection failed (incomplete read: " \
         "connection closed mid-response)); retry 2/5" in messages[1]
-    assert "(MalformedResponseError: 502 malformed response (text/html; charset=UTF-8): " \
-        "<html> <head><title>502 Bad Gateway</title></head>" in messages[2]
+    assert "(MalformedResponseError: 502 malformed response (text/html; charset=UTF-8, " in messages[2]
+    assert "Bad Gateway" not in messages[2] and "<html>" not in messages[2]  # no body in logs
     assert TOKEN not in caplog.text and "Bearer" not in caplog.text
+
+
+def test_a_malformed_token_response_keeps_no_token(stub, caplog):
+    """Half a token response is still a token: the error names the response, not its text."""
+    from gocardless_commerce.client import MalformedResponseError, oauth
+
+    stub.script.push("truncate")
+    with caplog.at_level(logging.DEBUG), pytest.raises(MalformedResponseError) as excinfo:
+        oauth.exchange_code(stub.base_url, client_id="app", client_secret="cs_secret", code="good-code",
+                            redirect_uri="http://127.0.0.1:8080/oauth/callback")
+    text = str(excinfo.value) + repr(excinfo.value)
+    assert text.startswith("200 malformed response (application/json, ")
+    assert "sandbox_stub" not in text and "5ecret" not in text and "access_token" not in text
+    assert "5ecret" not in caplog.text

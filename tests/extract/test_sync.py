@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from gocardless_commerce.extract import landing, sync
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.warehouse.engine import transaction
-from tests.fixtures.sandbox import PINNED_NOW
+from tests.fixtures.relay import relay_to
+from tests.fixtures.sandbox import NETWORK_FAULTS, NO_FAULTS, PINNED_NOW, put_faults
 
 DC = "dc-test"
 LISTED = ("creditors", "customers", "customer_bank_accounts", "mandates", "subscriptions", "payments", "refunds", "payouts", "events")
@@ -27,8 +28,9 @@ def _request(run_id: str, now=PINNED_NOW, **overrides) -> sync.SyncRequest:
     )
 
 
-def _sync(server, engine, request, merchant=0):
-    with GoCardlessClient(server.merchants[merchant].access_token, base_url=server.base_url, backoff_base=0.01) as client:
+def _sync(server, engine, request, merchant=0, **client_options):
+    options = {"base_url": server.base_url, "backoff_base": 0.01, **client_options}
+    with GoCardlessClient(server.merchants[merchant].access_token, **options) as client:
         return sync.sync_data_connection(client, engine, request)
 
 
@@ -87,6 +89,49 @@ def test_backfill_lands_every_resource_as_the_sandbox_holds_it(private_sandbox, 
     for name in LISTED:
         stats = result.streams[name]
         assert stats.requests == max(1, -(-stats.records // 500)), name
+
+
+def test_a_sync_through_network_faults_lands_what_a_clean_sync_lands(private_sandbox, warehouse):
+    """503/504/429 with Retry-After, resets and hung connections cost retries, not records."""
+    put_faults(private_sandbox, error_rate=0.05, drop_rate=0.03, **NETWORK_FAULTS)
+    try:
+        result = _sync(private_sandbox, warehouse, _request("faulted-1"), timeout=(2.0, 1.0), max_retries=8)
+    finally:
+        put_faults(private_sandbox, **NO_FAULTS)
+    injected = private_sandbox.app.state.faults_injected
+    assert {"503", "504", "429-retry-after", "reset"} <= set(injected), injected
+    assert result.mode == "backfill"
+    _assert_raw_matches_sandbox(private_sandbox, warehouse)
+
+
+def test_a_sync_through_a_window_of_refused_connections_lands_what_a_clean_sync_lands(private_sandbox, warehouse):
+    """Mid-sync the API's address resets every connection and refuses new ones for a second:
+    the retries (backoff from 0.25 s) outlast the window and nothing is lost."""
+    with relay_to(private_sandbox.base_url) as relay:
+        relay.refuse_at_request(4, 1.0)
+        result = _sync(private_sandbox, warehouse, _request("refused-1"), base_url=relay.base_url,
+                       backoff_base=0.25, backoff_max=2.0)
+    # attempts the refusing port turned away never reached the relay: the client made more
+    assert relay.refusals == 1 and result.api_requests > relay.requests > 4
+    _assert_raw_matches_sandbox(private_sandbox, warehouse)
+
+
+def test_records_created_while_a_sync_pages_land_exactly_once(private_sandbox, warehouse, monkeypatch):
+    """Records created between two pages of a listing: the run lands every record that existed
+    when it started, once; the next run lands the new ones, and raw equals a clean sync."""
+    monkeypatch.setattr(sync, "DEFAULT_PAGE_SIZE", 60)  # several pages per listing at this size
+    before = {resource: _truth(private_sandbox, resource) for resource in ("customers", "payments")}
+    put_faults(private_sandbox, shift_rate=0.5)
+    try:
+        _sync(private_sandbox, warehouse, _request("shifted-1"))
+    finally:
+        put_faults(private_sandbox, **NO_FAULTS)
+    for resource, existing in before.items():
+        landed = _landed(warehouse, resource)
+        assert set(existing) <= set(landed), resource
+        assert set(_truth(private_sandbox, resource)) - set(existing), f"no {resource} arrived mid-listing"
+    _sync(private_sandbox, warehouse, _request("after-shift-2"))
+    _assert_raw_matches_sandbox(private_sandbox, warehouse)
 
 
 def test_incremental_lands_new_and_changed_records_with_few_requests(private_sandbox, warehouse):

@@ -11,7 +11,6 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-import requests
 import sqlalchemy as sa
 
 from gocardless_commerce.model.ids import commerce_id
@@ -20,7 +19,7 @@ from gocardless_commerce.reconciliation.mapping import Action
 from gocardless_sandbox import SandboxServer
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
-from tests.fixtures.sandbox import small_config
+from tests.fixtures.sandbox import put_faults, small_config
 from tests.fixtures.warehouse import _reset_postgres
 from tests.reconciliation import scenario
 from tests.reconciliation.scenario import D1, D2, D3, DC
@@ -281,14 +280,14 @@ def test_a_failing_api_marks_the_merchant_error_and_a_retry_completes_it(world):
 
     before = _dump(engine)
     (target,) = job.start_job(engine, D3, [scenario.connection()])
-    requests.put(f"{server.base_url}/sandbox/faults", json={"error_rate": 1.0}, timeout=10).raise_for_status()
+    put_faults(server, error_rate=1.0)
     try:
         with GoCardlessClient(server.merchants[0].access_token, base_url=server.base_url, max_retries=0) as client:
             with pytest.raises(InternalError) as failure:
                 job.reconcile_merchant(engine, client, target)
         job.mark_merchant_error(engine, target, failure.value)
     finally:
-        requests.put(f"{server.base_url}/sandbox/faults", json={"error_rate": 0.0}, timeout=10).raise_for_status()
+        put_faults(server, error_rate=0.0)
     report = job.finish_job(engine, D3)
     assert report.status == "Error" and report.error.startswith(f"Merchant {scenario.USER} ({DC}): InternalError")
     (part,) = job.merchant_summaries(engine, D3)

@@ -65,12 +65,13 @@ def test_clock_over_http_and_determinism(sandbox_factory):
     first, second = sandbox_factory(payments_per_merchant=100), sandbox_factory(payments_per_merchant=100)
     results = []
     for server in (first, second):
-        response = requests.post(f"{server.base_url}/sandbox/clock/advance", json={"days": 3, "change_fraction": 0.05}, timeout=30)
+        response = requests.post(f"{server.base_url}/sandbox/clock/advance", json={"days": 3, "change_fraction": 0.05},
+                                 headers=server.admin_headers, timeout=30)
         assert response.status_code == 200
         results.append(response.json())
-        assert requests.get(f"{server.base_url}/sandbox/clock", timeout=10).json() == {"now": "2026-11-04T00:00:00.000Z", "date": "2026-11-04"}
+        assert requests.get(f"{server.base_url}/sandbox/clock", headers=server.admin_headers, timeout=10).json() == {"now": "2026-11-04T00:00:00.000Z", "date": "2026-11-04"}
     assert results[0] == results[1]
     organisation_id = first.merchants[0].organisation_id
     assert first.store.all_bodies(organisation_id, "events") == second.store.all_bodies(organisation_id, "events")
-    bad = requests.post(f"{first.base_url}/sandbox/clock/advance", json={"days": -1}, timeout=10)
+    bad = requests.post(f"{first.base_url}/sandbox/clock/advance", json={"days": -1}, headers=first.admin_headers, timeout=10)
     assert bad.status_code == 422

@@ -125,9 +125,8 @@ def test_exempt_paths_and_anonymous_requests_are_not_limited(fresh):
 
 
 def _fault(base_url: str, value: str, **kwargs) -> requests.Response:
-    return requests.get(
-        f"{base_url}/payments", headers={**AUTH, "Sandbox-Fault": value}, timeout=5, **kwargs
-    )
+    kwargs.setdefault("timeout", 5)
+    return requests.get(f"{base_url}/payments", headers={**AUTH, "Sandbox-Fault": value}, **kwargs)
 
 
 def test_fault_500_is_a_gocardless_json_error(fresh):
@@ -206,3 +205,73 @@ def test_fault_config_validation():
         config.update(bogus=1)
     assert config.update(slow_rate=0.1, slow_seconds=0.2).to_dict()["slow_rate"] == 0.1
     assert config.pick(0.05) == "slow" and config.pick(0.5) is None
+
+
+@pytest.mark.parametrize(("value", "status", "retry_after"), [("503", 503, "1"), ("504=3", 504, "3")])
+def test_fault_503_and_504_say_when_to_retry(fresh, value, status, retry_after):
+    response = _fault(fresh[0], value)
+    assert response.status_code == status
+    assert response.headers["Retry-After"] == retry_after
+    error = response.json()["error"]
+    assert error["code"] == status and error["type"] == "gocardless"
+
+
+def test_fault_retry_after_can_be_an_http_date(fresh):
+    response = _fault(fresh[0], "503=date:2")
+    when = parsedate_to_datetime(response.headers["Retry-After"]).timestamp()
+    assert 2 < when - time.time() <= 3.1
+
+
+def test_fault_429_retry_after_carries_no_rate_limit_headers(fresh):
+    base_url, limiter, _, _ = fresh
+    response = _fault(base_url, "429-retry-after=2")
+    assert response.status_code == 429 and response.headers["Retry-After"] == "2"
+    assert not [h for h in response.headers if h.lower().startswith("ratelimit-")]
+    assert response.json()["error"]["errors"][0]["reason"] == "rate_limit_exceeded"
+    assert limiter.stats_for(TOKEN)["rate_limited"] == 1
+
+
+def test_fault_reset_sends_an_rst_mid_response(fresh):
+    with pytest.raises((requests.ConnectionError, requests.exceptions.ChunkedEncodingError)) as excinfo:
+        _fault(fresh[0], "reset")
+    chain, error = [], excinfo.value
+    while error is not None:
+        chain.append(error)
+        error = error.args[0] if error.args and isinstance(error.args[0], BaseException) else error.__context__
+    assert any(isinstance(e, ConnectionResetError) for e in chain), chain
+    assert requests.get(f"{fresh[0]}/payments", headers=AUTH, timeout=5).status_code == 200
+
+
+def test_fault_hang_sends_nothing_until_the_client_gives_up(fresh):
+    base_url, _, inner, _ = fresh
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        _fault(base_url, "hang=20", timeout=(1, 0.5))
+    assert 0.5 <= time.monotonic() - started < 5
+    assert inner.injected == {"hang": 1}
+    # a hang bounded by the server: the connection closes without a byte
+    with pytest.raises(requests.ConnectionError):
+        _fault(base_url, "hang=0.3", timeout=(1, 5))
+    assert requests.get(f"{base_url}/payments", headers=AUTH, timeout=5).status_code == 200
+
+
+def test_network_faults_are_drawn_server_wide(fresh):
+    base_url, limiter, inner, faults = fresh
+    limiter.limit_per_minute = 1000
+    faults.update(unavailable_rate=0.3, gateway_timeout_rate=0.3, retry_after_only_rate=0.3, retry_after_seconds=0)
+    try:
+        inner.reseed(5)
+        codes = {requests.get(f"{base_url}/payments", headers=AUTH, timeout=5).status_code for _ in range(30)}
+    finally:
+        faults.update(unavailable_rate=0, gateway_timeout_rate=0, retry_after_only_rate=0, retry_after_seconds=1)
+    assert codes == {200, 429, 503, 504}
+    with pytest.raises(ValueError, match="hang_seconds"):
+        FaultConfig(hang_seconds=-1)
+
+
+@pytest.mark.parametrize("value", ["slow=abc", "hang=-1", "503=soon", "504=date:x", "429-retry-after=-2", "reset=3"])
+def test_a_bad_fault_option_is_a_clear_400(fresh, value):
+    response = _fault(fresh[0], value)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["errors"][0]["reason"] == "invalid_sandbox_fault" and value.split("=")[0] in error["message"]

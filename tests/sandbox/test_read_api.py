@@ -229,11 +229,12 @@ def test_payout_items_rules(sandbox, api, merchant):
     assert api.get("/payout_items", payout=other["id"]).status_code == 404
 
 
-def test_sandbox_admin_endpoints_never_need_or_show_tokens(sandbox):
-    health = requests.get(f"{sandbox.base_url}/sandbox/health", timeout=10).json()
+def test_sandbox_admin_endpoints_never_show_tokens(sandbox):
+    admin = sandbox.admin_headers
+    health = requests.get(f"{sandbox.base_url}/sandbox/health", headers=admin, timeout=10).json()
     assert health == {"status": "ok", "now": "2026-11-01T00:00:00.000Z", "date": "2026-11-01"}
-    assert requests.get(f"{sandbox.base_url}/sandbox/clock", timeout=10).json()["date"] == "2026-11-01"
-    listing = requests.get(f"{sandbox.base_url}/sandbox/merchants", timeout=10).text
+    assert requests.get(f"{sandbox.base_url}/sandbox/clock", headers=admin, timeout=10).json()["date"] == "2026-11-01"
+    listing = requests.get(f"{sandbox.base_url}/sandbox/merchants", headers=admin, timeout=10).text
     assert all(m.access_token not in listing and m.organisation_id in listing for m in sandbox.merchants)
 
 

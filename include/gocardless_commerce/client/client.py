@@ -39,7 +39,7 @@ ENVIRONMENT_URLS = {
     "live": "https://api.gocardless.com",
     "sandbox": "https://api-sandbox.gocardless.com",
 }
-MAX_RATE_LIMIT_WAIT = 65.0  # a window is 60 s; anything longer is a broken header
+MAX_SERVER_WAIT = 65.0  # a rate-limit window is 60 s; a longer Retry-After is capped to this
 
 
 def _default_user_agent() -> str:
@@ -50,16 +50,18 @@ def _default_user_agent() -> str:
     return f"gocardless-commerce-pipeline/{version} python-requests/{requests.__version__}"
 
 
-class _WaitForResetOr(wait_base):
-    """Wait until the rate-limit window resets after a 429; otherwise use ``fallback``."""
+class _WaitForServerOr(wait_base):
+    """Wait as long as the server asked (``Retry-After`` on a 503/504/429, or the rate-limit
+    reset after a 429), capped at :data:`MAX_SERVER_WAIT`; otherwise use ``fallback``."""
 
     def __init__(self, fallback: wait_base) -> None:
         self.fallback = fallback
 
     def __call__(self, retry_state: RetryCallState) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(error, RateLimitError) and error.retry_after is not None:
-            return min(max(error.retry_after, 0.05), MAX_RATE_LIMIT_WAIT)
+        hint = getattr(error, "retry_after", None)
+        if hint is not None:
+            return min(max(hint, 0.05), MAX_SERVER_WAIT)
         return self.fallback(retry_state)
 
 
@@ -167,7 +169,7 @@ class GoCardlessClient:
         return Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=_WaitForResetOr(backoff),
+            wait=_WaitForServerOr(backoff),
             before_sleep=self._before_retry,
             sleep=self._sleep,
             reraise=True,

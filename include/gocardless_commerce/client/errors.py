@@ -3,14 +3,13 @@
 The tree mirrors gocardless-pro-python (status first, then the envelope ``type``) so code
 written against either reads the same. Whether a failure is worth retrying is decided here,
 once, by :func:`is_transient`; the client's retry loop and the Airflow tasks both ask it.
-No exception text ever includes a request header, so tokens cannot leak through ``str()``.
+No exception text ever includes a request header, so tokens cannot leak through ``str()``,
+nor a response body, which may hold customers' personal data (or, from OAuth, a token).
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-BODY_PREVIEW_CHARS = 200
 
 
 class GoCardlessError(Exception):
@@ -25,11 +24,16 @@ class ApiError(GoCardlessError):
     :param status: HTTP status of the response.
     :param envelope: the inner ``error`` object: ``type``, ``code``, ``message``,
         ``request_id``, ``errors``, ``documentation_url``.
+    :param retry_after: seconds the server asked us to wait before retrying (``Retry-After``,
+        or for a 429 the rate-limit reset), None when it gave no hint.
     """
 
-    def __init__(self, status: int, envelope: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, status: int, envelope: dict[str, Any] | None = None, retry_after: float | None = None
+    ) -> None:
         envelope = envelope or {}
         self.status = status
+        self.retry_after = retry_after
         self.type: str | None = envelope.get("type")
         self.code: int = envelope.get("code") or status
         self.message: str = envelope.get("message") or ""
@@ -73,7 +77,7 @@ class ApiError(GoCardlessError):
             "errors": self.errors,
             "documentation_url": self.documentation_url,
         }
-        return (self.__class__, (self.status, envelope))
+        return (self.__class__, (self.status, envelope, self.retry_after))
 
 
 class AuthenticationError(ApiError):
@@ -96,23 +100,10 @@ class RateLimitError(ApiError):
     """429: the per-token request budget is spent; retry once the window resets.
 
     ``retry_after`` is the number of seconds until then, worked out by the transport from
-    ``RateLimit-Reset`` (or ``Retry-After``), or None when the response gave no hint.
+    ``Retry-After`` or ``RateLimit-Reset``, or None when the response gave no hint.
     """
 
     transient = True
-
-    def __init__(
-        self,
-        status: int,
-        envelope: dict[str, Any] | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(status, envelope)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        cls, args = super().__reduce__()
-        return (cls, (*args, self.retry_after))
 
 
 class ValidationFailedError(ApiError):
@@ -128,7 +119,10 @@ class InvalidApiUsageError(ApiError):
 
 
 class InternalError(ApiError):
-    """5xx or ``gocardless`` type: a fault on GoCardless' side, usually temporary."""
+    """5xx or ``gocardless`` type: a fault on GoCardless' side, usually temporary.
+
+    A 503 or 504 may say when to come back (``retry_after``, from ``Retry-After``).
+    """
 
     transient = True
 
@@ -136,26 +130,56 @@ class InternalError(ApiError):
 class MalformedResponseError(GoCardlessError):
     """The body is not the JSON the API promises: an HTML 502, a truncated or empty body.
 
-    Only a short preview of the body is kept, enough to recognise a proxy page.
+    Nothing of the body is kept: it may hold customers' personal data. What identifies the
+    response is enough to find it again: status, content type, size and request id.
+
+    :param detail: our own description of what is wrong (never text from the body).
+    :param retry_after: ``Retry-After`` of the response in seconds (a proxy's 503 page).
     """
 
-    def __init__(self, status: int | None, body: bytes | str, content_type: str | None = None):
+    def __init__(
+        self,
+        status: int | None,
+        *,
+        content_type: str | None = None,
+        size: int | None = None,
+        request_id: str | None = None,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.status = status
         self.content_type = content_type
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        text = " ".join(text.split())
-        if len(text) > BODY_PREVIEW_CHARS:
-            text = text[:BODY_PREVIEW_CHARS] + "…"
-        self.body_preview = text
+        self.size = size
+        self.request_id = request_id
+        self.detail = detail
+        self.retry_after = retry_after
         self.transient = status is None or status < 400 or status >= 500 or status == 429
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        kind = self.content_type or "no content type"
-        return f"{self.status} malformed response ({kind}): {self.body_preview or '<empty body>'}"
+        facts = [self.content_type or "no content type"]
+        if self.size is not None:
+            facts.append("empty body" if self.size == 0 else f"{self.size} bytes")
+        if self.request_id:
+            facts.append(f"request_id={self.request_id}")
+        text = f"{self.status} malformed response ({', '.join(facts)})"
+        return f"{text}: {self.detail}" if self.detail else text
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (self.__class__, (self.status, self.body_preview, self.content_type))
+        return (_rebuild_malformed, (self.status, self.content_type, self.size, self.request_id,
+                                     self.detail, self.retry_after))
+
+
+def _rebuild_malformed(
+    status: int | None,
+    content_type: str | None,
+    size: int | None,
+    request_id: str | None,
+    detail: str | None,
+    retry_after: float | None,
+) -> MalformedResponseError:
+    return MalformedResponseError(status, content_type=content_type, size=size, request_id=request_id,
+                                  detail=detail, retry_after=retry_after)
 
 
 class TransportError(GoCardlessError):
@@ -202,10 +226,7 @@ def error_from_envelope(
     status: int, envelope: dict[str, Any], *, retry_after: float | None = None
 ) -> ApiError:
     """Build the typed exception for an error response's decoded ``error`` object."""
-    cls = error_class_for(status, envelope.get("type"))
-    if cls is RateLimitError:
-        return RateLimitError(status, envelope, retry_after=retry_after)
-    return cls(status, envelope)
+    return error_class_for(status, envelope.get("type"))(status, envelope, retry_after=retry_after)
 
 
 def is_transient(error: BaseException) -> bool:

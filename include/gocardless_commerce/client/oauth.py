@@ -13,11 +13,8 @@ from urllib.parse import urlencode
 import msgspec
 import requests
 
-from gocardless_commerce.client.errors import (
-    MalformedResponseError,
-    TransportError,
-    error_from_envelope,
-)
+from gocardless_commerce.client.errors import TransportError, error_from_envelope
+from gocardless_commerce.client.transport import malformed_response
 
 CONNECT_URLS = {
     "live": "https://connect.gocardless.com",
@@ -92,13 +89,12 @@ def exchange_code(
         response = http.post(url, data=form, headers={"Accept": "application/json"}, timeout=timeout)
     except requests.RequestException as exc:
         raise TransportError(f"POST /oauth/access_token: {type(exc).__name__}") from None
-    content_type = response.headers.get("Content-Type")
     try:
         body = msgspec.json.decode(response.content)
     except msgspec.DecodeError:
-        raise MalformedResponseError(response.status_code, response.content, content_type) from None
+        raise malformed_response(response) from None
     if not isinstance(body, dict):
-        raise MalformedResponseError(response.status_code, response.content, content_type)
+        raise malformed_response(response)
     if response.status_code < 400 and "access_token" in body:
         return body
     error = body.get("error")

@@ -43,7 +43,7 @@ def page_from_body(resource: str, body: Mapping[str, Any]) -> Page:
     """Unwrap a list response; a body without the resource key is malformed, not empty."""
     records = body.get(resource)
     if not isinstance(records, list):
-        raise MalformedResponseError(200, f"list response without a {resource!r} array")
+        raise MalformedResponseError(200, detail=f"list response without a {resource!r} array")
     cursors = (body.get("meta") or {}).get("cursors") or {}
     return Page(
         records=records,
@@ -100,7 +100,7 @@ def _raw_records(resource: str, value: msgspec.Raw | None) -> RawRecords:
             raise msgspec.ValidationError("missing")
         return RawRecords(raw=_RAW_LIST.decode(value), heads=_HEADS.decode(value))
     except msgspec.ValidationError:
-        raise MalformedResponseError(200, f"list response without a {resource!r} array of objects") from None
+        raise MalformedResponseError(200, detail=f"list response without a {resource!r} array of objects") from None
 
 
 def raw_page_from_body(resource: str, body: Mapping[str, msgspec.Raw]) -> RawPage:
@@ -111,7 +111,7 @@ def raw_page_from_body(resource: str, body: Mapping[str, msgspec.Raw]) -> RawPag
     try:
         groups = _RAW_GROUPS.decode(body["linked"]) if "linked" in body else None
     except msgspec.ValidationError:
-        raise MalformedResponseError(200, "list response whose 'linked' is not an object") from None
+        raise MalformedResponseError(200, detail="list response whose 'linked' is not an object") from None
     linked = {name: _raw_records(name, value) for name, value in (groups or {}).items()}
     return RawPage(records=records, linked=linked, after=cursors.get("after"), before=cursors.get("before"))
 
@@ -135,5 +135,5 @@ def paginate(
         if not page.after:
             return
         if page.after == query.get("after"):
-            raise MalformedResponseError(200, f"cursor {page.after!r} did not advance")
+            raise MalformedResponseError(200, detail=f"cursor {page.after!r} did not advance")
         query["after"] = page.after

@@ -67,6 +67,25 @@ def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
     )
 
 
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds: delay-seconds, or an HTTP-date less the server's ``Date``
+    (local time when there is none). None when absent or unreadable."""
+    lowered = _lower(headers)
+    value = (lowered.get("retry-after") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    when = _http_date(value)
+    if when is None:
+        return None
+    server_now = _http_date(lowered.get("date"))
+    base = server_now.timestamp() if server_now else (time.time() if now is None else now)
+    return max(when.timestamp() - base, 0.0)
+
+
 def seconds_until_reset(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Seconds to wait for the budget to come back, from one response's headers.
 
@@ -81,14 +100,16 @@ def seconds_until_reset(headers: Mapping[str, str], *, now: float | None = None)
             return max((reset - server_now).total_seconds(), 0.0)
         local_now = time.time() if now is None else now
         return max(reset.timestamp() - local_now, 0.0)
-    retry_after = lowered.get("retry-after")
-    if retry_after:
-        try:
-            return max(float(retry_after), 0.0)
-        except ValueError:
-            when = _http_date(retry_after)
-            if when is not None:
-                server_now = _http_date(lowered.get("date"))
-                base = server_now.timestamp() if server_now else (now or time.time())
-                return max(when.timestamp() - base, 0.0)
-    return None
+    return retry_after_seconds(headers, now=now)
+
+
+def server_wait_hint(status: int, headers: Mapping[str, str]) -> float | None:
+    """How long the server asks us to wait before retrying an error response.
+
+    ``Retry-After`` first (the instruction for this very response: 503, 504, or a 429 from a
+    proxy that sends nothing else); for a 429 without it, the rate-limit window's reset.
+    """
+    hint = retry_after_seconds(headers)
+    if hint is None and status == 429:
+        hint = seconds_until_reset(headers)
+    return hint

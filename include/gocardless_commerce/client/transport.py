@@ -9,6 +9,7 @@ included, goes through the same counters and the same pre-emptive rate-limit wai
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ from gocardless_commerce.client.rate_limit import (
     RateLimitWaits,
     parse_rate_limit,
     seconds_until_reset,
+    server_wait_hint,
 )
 
 log = logging.getLogger("gocardless_commerce.client")
@@ -170,9 +172,9 @@ class Transport:
                 timeout=self.timeout,
             )
         except requests.Timeout as exc:
-            kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"
-            seconds = self.timeout[0] if kind == "connect" else self.timeout[1]
-            raise TransportError(f"{method} {path}: {kind} timeout after {seconds}s") from None
+            if isinstance(exc, requests.ConnectTimeout):
+                raise TransportError(f"{method} {path}: connect timeout after {self.timeout[0]}s") from None
+            raise TransportError(f"{method} {path}: read timeout after {self.timeout[1]}s") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise TransportError(f"{method} {path}: connection failed ({_reason(exc)})") from None
         except requests.RequestException as exc:
@@ -186,37 +188,88 @@ class Transport:
         status = response.status_code
         if status == 204 or (status < 300 and not response.content and method == "DELETE"):
             return {}
-        content_type = response.headers.get("Content-Type")
         try:
             body = (decoder if status < 400 else _JSON_DECODER).decode(response.content)
         except msgspec.DecodeError:
-            raise MalformedResponseError(status, response.content, content_type) from None
+            raise malformed_response(response) from None
         if not isinstance(body, dict):
-            raise MalformedResponseError(status, response.content, content_type)
+            raise malformed_response(response)
         if status < 400:
             return body
         envelope = body.get("error")
         if not isinstance(envelope, dict):
-            raise MalformedResponseError(status, response.content, content_type)
+            raise malformed_response(response)
         if status == 429:
             with self._lock:
                 self.rate_limited_count += 1
-        raise error_from_envelope(status, envelope, retry_after=seconds_until_reset(response.headers))
+        raise error_from_envelope(status, envelope, retry_after=server_wait_hint(status, response.headers))
 
     def close(self) -> None:
         if self._owns_session:
             self.session.close()
 
 
+REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "CF-Ray")
+#: A GoCardless request id inside a body too broken to decode (a truncated error envelope).
+_REQUEST_ID_IN_BODY = re.compile(rb'"request_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
+
+
+def malformed_response(response: requests.Response, detail: str | None = None) -> MalformedResponseError:
+    """The error for a body that is not the promised JSON, described without its content.
+
+    The request id comes from a response header or, failing that, from the envelope's
+    ``request_id`` field; nothing else of the body is read into the error.
+    """
+    request_id = next((response.headers[h] for h in REQUEST_ID_HEADERS if response.headers.get(h)), None)
+    if request_id is None and (found := _REQUEST_ID_IN_BODY.search(response.content[:65536])):
+        request_id = found.group(1).decode()
+    return MalformedResponseError(
+        response.status_code,
+        content_type=response.headers.get("Content-Type"),
+        size=len(response.content),
+        request_id=request_id,
+        detail=detail,
+        retry_after=server_wait_hint(response.status_code, response.headers),
+    )
+
+
+#: Low-level causes, most specific first, and how a log line names them.
+_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset by peer"),
+    (ConnectionAbortedError, "connection aborted"),
+    (BrokenPipeError, "broken pipe"),
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and everything it wraps (args, ``reason``, ``__cause__``/``__context__``)."""
+    seen: list[BaseException] = []
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if current in seen or len(seen) > 20:
+            continue
+        seen.append(current)
+        nested = [a for a in current.args if isinstance(a, BaseException)]
+        nested += [x for x in (getattr(current, "reason", None), current.__cause__, current.__context__)
+                   if isinstance(x, BaseException)]
+        pending.extend(nested)
+    return seen
+
+
 def _reason(exc: BaseException) -> str:
     """A short cause for a requests failure, without URLs (they may carry query strings)."""
-    inner: BaseException | None = exc
-    while inner is not None and inner.args and isinstance(inner.args[0], BaseException):
-        inner = inner.args[0]
-    name = type(inner).__name__ if inner is not None else type(exc).__name__
-    if inner is not None and "IncompleteRead" in str(inner):
+    chain = _causes(exc)
+    for kind, text in _CAUSES:
+        if any(isinstance(e, kind) for e in chain):
+            return text
+    if any("IncompleteRead" in type(e).__name__ or "IncompleteRead" in str(e) for e in chain):
         return "incomplete read: connection closed mid-response"
-    return name
+    if any(type(e).__name__ == "RemoteDisconnected" for e in chain):
+        return "server closed the connection without a response"
+    inner = chain[-1] if chain else exc
+    return type(inner).__name__
 
 
-__all__ = ["API_VERSION", "Transport", "mask_token", "resource_of"]
+__all__ = ["API_VERSION", "Transport", "malformed_response", "mask_token", "resource_of"]

@@ -7,6 +7,8 @@ production, where the API is another machine) and tokens obtained through the OA
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from urllib.parse import parse_qs, urlparse
 import requests
 
 from gocardless_commerce.client import oauth
+from gocardless_sandbox.config import ADMIN_SECRET_ENV, ADMIN_SECRET_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,11 @@ REDIRECT_URI = "http://127.0.0.1:8080/oauth/callback"
 
 
 class SandboxProcess:
-    """``python -m gocardless_sandbox`` as a child process, stopped on exit."""
+    """``python -m gocardless_sandbox`` as a child process, stopped on exit.
+
+    The child binds 127.0.0.1 and gets a fresh admin secret through its environment (never its
+    command line, which other users can read); :meth:`admin` sends it.
+    """
 
     def __init__(self, *, port: int, log_file: Path, **options: object) -> None:
         self.base_url = f"http://127.0.0.1:{port}"
@@ -33,17 +40,19 @@ class SandboxProcess:
             self.command += [f"--{name.replace('_', '-')}", str(value)]
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
+        self._admin_headers = {ADMIN_SECRET_HEADER: secrets.token_urlsafe(32)}
 
     def __enter__(self) -> SandboxProcess:
         log.info("Starting the GoCardless sandbox on %s (log: %s)", self.base_url, self.log_file)
         self._log = self.log_file.open("w")
-        self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT)
+        environment = {**os.environ, ADMIN_SECRET_ENV: self._admin_headers[ADMIN_SECRET_HEADER]}
+        self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT, env=environment)
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise SystemExit(f"The sandbox exited early; see {self.log_file}")
             try:
-                if requests.get(f"{self.base_url}/sandbox/health", timeout=1).ok:
+                if requests.get(f"{self.base_url}/sandbox/health", headers=self._admin_headers, timeout=1).ok:
                     return self
             except requests.ConnectionError:
                 pass
@@ -60,7 +69,9 @@ class SandboxProcess:
         self._log.close()
 
     def admin(self, method: str, path: str, **kwargs) -> dict:
-        response = requests.request(method, f"{self.base_url}/sandbox/{path}", timeout=900, **kwargs)
+        response = requests.request(
+            method, f"{self.base_url}/sandbox/{path}", headers=self._admin_headers, timeout=900, **kwargs
+        )
         response.raise_for_status()
         return response.json()
 

@@ -37,12 +37,14 @@ def get_engine(url: str | None = None) -> Engine:
 
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
+    # hide_parameters: a failed statement's str() would otherwise carry its bound values
+    # (raw payloads: customers' names, emails, bank details) into task logs.
     if url.startswith("duckdb"):
-        return sa.create_engine(url, poolclass=NullPool)
+        return sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
     if url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; the bare scheme would ask for psycopg2.
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2, hide_parameters=True)
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
