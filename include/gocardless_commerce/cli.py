@@ -65,8 +65,11 @@ def cmd_provider_set(args: argparse.Namespace) -> None:
 
 
 def cmd_merchants_add(args: argparse.Namespace) -> None:
+    from gocardless_commerce.names import validate_merchant_name, validate_user_id
     from gocardless_commerce.orchestration.connections import save_connection
 
+    # Refuse a bad id or name before an OAuth code is spent or a token is read.
+    args.user_id, args.name = validate_user_id(args.user_id), validate_merchant_name(args.name)
     if args.oauth_code:
         from gocardless_commerce.orchestration.connections import load_connection
         from gocardless_commerce.client import oauth
@@ -95,8 +98,11 @@ def cmd_merchants_add(args: argparse.Namespace) -> None:
 
 
 def cmd_merchants_list(args: argparse.Namespace) -> None:
+    from gocardless_commerce.names import terminal_safe
+
+    # Names are shown with control characters escaped: a stored newline must not forge a line.
     for c in _registry().data_connections():
-        print(f"{c.user_id:<24} {c.status:<13} {c.id}  {c.organisation_id or '-':<16} {c.user_name}")
+        print(terminal_safe(f"{c.user_id:<24} {c.status:<13} {c.id}  {c.organisation_id or '-':<16} {c.user_name}"))
 
 
 def cmd_merchants_disable(args: argparse.Namespace) -> None:
@@ -152,8 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from gocardless_commerce.names import InvalidNameError
+    from gocardless_commerce.registry import RegistryError
+
     args = build_parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except (InvalidNameError, RegistryError) as error:
+        sys.exit(f"gocardless-commerce: error: {error}")
 
 
 if __name__ == "__main__":
