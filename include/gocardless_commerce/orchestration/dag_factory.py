@@ -49,7 +49,8 @@ Extracts the GoCardless account of **{name}** (user {user_id}, data connection
   failure fails before anything loads), monthly insights, all loaded in **one transaction**
   into `commerce.transactions`, `commerce.subscriptions`, `commerce.transactions_insight`,
   `commerce.subscriptions_insight` (emitted as Assets). `data_types` picks which.
-* Cursors live in `meta.sync_state` and advance only after the load has committed; each
+* Cursors live in `meta.sync_state` and advance when every record is landed in `raw`
+  (the model rebuilds `commerce` from all of `raw`, so a failed load loses nothing); each
   run is recorded in `meta.sync_runs` (requests used, records landed and changed).
 
 The access token is the Airflow connection {conn_id}. A revoked token fails the run once
