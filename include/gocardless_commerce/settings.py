@@ -70,12 +70,16 @@ def merchant_conn_id(data_connection_id: str) -> str:
     return f"gocardless_{data_connection_id}"
 
 
+class ConfigurationError(ValueError):
+    """A setting or connection is missing or invalid: an operator must fix it (tasks do not retry it)."""
+
+
 def _seconds(name: str, default: float) -> float:
     value = os.environ.get(name)
     try:
         return float(value) if value else default
     except ValueError:
-        raise ValueError(f"{name}={value!r} is not a number of seconds") from None
+        raise ConfigurationError(f"{name}={value!r} is not a number of seconds") from None
 
 
 def warehouse_connect_timeout() -> float:
@@ -105,3 +109,9 @@ def duckdb_lock_wait() -> float:
 def duckdb_pool() -> str:
     """Airflow pool (1 slot) every task that writes a DuckDB warehouse runs in (``GC_DUCKDB_POOL``)."""
     return os.environ.get("GC_DUCKDB_POOL", "gocardless_duckdb_writer")
+
+
+def task_timeout() -> float:
+    """Seconds any task may run before Airflow stops it (``GC_COMMERCE_TASK_TIMEOUT``, 4 h): far
+    above the longest measured stage (a million-payment backfill), so only a hung task hits it."""
+    return _seconds("GC_COMMERCE_TASK_TIMEOUT", 4 * 3600)
