@@ -114,3 +114,18 @@ def test_list_prints_one_line_per_merchant_whatever_its_stored_name(operator_env
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "\x1b" not in out
     assert "Acme\\nevil" in out and "\\x1b[2J" in out
+
+
+def test_add_creates_the_merchants_pools_and_delete_removes_its_own(operator_env, monkeypatch, capsys):
+    from airflow.models.pool import Pool
+
+    monkeypatch.setenv("TEST_GC_TOKEN", "sandbox_cli_token")
+    cli.main(["merchants", "add", "--user-id", "pooled", "--name", "Pooled Ltd", "--token-env", "TEST_GC_TOKEN"])
+    assert Pool.get_pool("gocardless_api__pooled").slots == 1
+    assert Pool.get_pool("gocardless_duckdb_writer").slots == 1  # the warehouse here is DuckDB
+    Pool.delete_pool("gocardless_duckdb_writer")
+    cli.main(["pools", "sync"])
+    assert "1 Airflow pool(s) created ['gocardless_duckdb_writer']" in capsys.readouterr().out
+    cli.main(["merchants", "delete", "--user-id", "pooled"])
+    assert Pool.get_pool("gocardless_api__pooled") is None
+    Pool.delete_pool("gocardless_duckdb_writer")

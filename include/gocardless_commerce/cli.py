@@ -4,6 +4,7 @@
 * ``provider set`` — the partner app connection (``gocardless_default``).
 * ``merchants add|list|disable|delete`` — the merchant registry (until the REST API exists);
   ``delete`` removes the data connection's rows in every schema (Qard's rule).
+* ``pools sync`` — create the Airflow pools the tasks use (DuckDB writers, one per merchant).
 
 Access tokens are read from an environment variable or standard input, never from the
 command line (which other users can see in ``ps``), and go straight into an Airflow connection.
@@ -94,6 +95,9 @@ def cmd_merchants_add(args: argparse.Namespace) -> None:
         connection.airflow_conn_id, password=token, extra={"organisation_id": organisation_id},
         description=f"GoCardless access token of {args.name}",
     )
+    from gocardless_commerce.orchestration.pools import ensure_pools
+
+    ensure_pools([args.user_id])
     print(f"User {args.user_id} connected: data connection {connection.id}, DAG gocardless_sync__{args.user_id}")
 
 
@@ -113,9 +117,21 @@ def cmd_merchants_disable(args: argparse.Namespace) -> None:
 def cmd_merchants_delete(args: argparse.Namespace) -> None:
     from gocardless_commerce.orchestration.connections import delete_connection
 
+    from gocardless_commerce.orchestration.pools import delete_merchant_pool
+
     connection = _registry().delete(args.user_id)
     delete_connection(connection.airflow_conn_id)
+    delete_merchant_pool(args.user_id)
     print(f"User {args.user_id}: data connection {connection.id} and all its rows deleted")
+
+
+def cmd_pools_sync(args: argparse.Namespace) -> None:
+    from gocardless_commerce.orchestration.pools import ensure_pools
+    from gocardless_commerce.registry import SYNCED_STATUSES
+
+    user_ids = [c.user_id for c in _registry().data_connections(statuses=SYNCED_STATUSES)]
+    created = ensure_pools(user_ids)
+    print(f"{len(created)} Airflow pool(s) created {created or ''}".rstrip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     delete = merchants.add_parser("delete", help="delete a data connection and all its rows in every schema")
     delete.add_argument("--user-id", required=True)
     delete.set_defaults(func=cmd_merchants_delete)
+    pools = sub.add_parser("pools", help="Airflow pools (DuckDB writers, one per merchant)").add_subparsers(dest="action", required=True)
+    pools.add_parser("sync", help="create the pools the tasks use that are missing").set_defaults(func=cmd_pools_sync)
     return parser
 
 

@@ -74,11 +74,17 @@ def advice(error: BaseException) -> str:
 
 
 def retry_or_fail(task: F) -> F:
-    """Run a task body; turn a permanent error into ``AirflowFailException`` (no retries)."""
+    """Run a task body; turn a permanent error into ``AirflowFailException`` (no retries).
+
+    Every task goes through here, so it is also where a deployment that cannot work (a DuckDB
+    warehouse with several workers) is refused before anything is written."""
 
     @functools.wraps(task)
     def run(*args, **kwargs):
+        from gocardless_commerce.orchestration.pools import refuse_duckdb_with_several_workers
+
         try:
+            refuse_duckdb_with_several_workers()
             return task(*args, **kwargs)
         except Exception as error:
             from airflow.sdk.exceptions import AirflowFailException
