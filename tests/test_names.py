@@ -10,7 +10,6 @@ from gocardless_commerce.names import (
     USER_ID_MAX_LENGTH,
     InvalidNameError,
     markdown_code,
-    markdown_text,
     terminal_safe,
     validate_merchant_name,
     validate_user_id,
@@ -91,22 +90,20 @@ def _html(markdown_source: str) -> str:
     [
         "# Heading\n[Reset your token](https://evil.example)",
         "[Reset your token](https://evil.example) <img src=x onerror=alert(1)>",
-        "**bold** _em_ `code` ~~gone~~ <b>html</b> &amp; https://evil.example www.evil.example",
-        "a\\*b | c | d",
+        "**bold** _em_ ~~gone~~ <b>html</b> &amp; https://evil.example www.evil.example a@evil.example",
+        "a\\*b | c | d ``x`` `",
     ],
 )
-def test_markdown_text_renders_as_the_literal_characters(name):
+def test_markdown_code_renders_as_the_literal_characters(name):
     import html
 
-    pytest.importorskip("markdown_it")
-    rendered = _html(f"Sync of **{markdown_text(name)}**")
-    for tag in ("<a", "<h1", "<img", "<em", "<code", "<s>", "<del", "<b>", "<table"):
+    rendered = _html(f"Sync of {markdown_code(name)}")
+    for tag in ("<a", "<h1", "<img", "<em", "<strong", "<s>", "<del", "<b>", "<table"):
         assert tag not in rendered
     # What a reader sees is the name as typed (control characters as visible escapes).
-    assert html.unescape(rendered) == f"<p>Sync of <strong>{terminal_safe(name)}</strong></p>\n"
+    assert html.unescape(rendered) == f"<p>Sync of <code>{terminal_safe(name)}</code></p>\n"
 
 
 def test_markdown_code_cannot_be_closed_early_by_a_backtick():
-    pytest.importorskip("markdown_it")
     rendered = _html(f"id {markdown_code('OR`1 [x](https://evil.example)')}")
     assert "<a" not in rendered and "<code>OR`1 [x](https://evil.example)</code>" in rendered

@@ -26,8 +26,6 @@ NAME_MAX_LENGTH = 200
 _USER_ID = re.compile(r"[A-Za-z0-9_.-]+")
 # Bidirectional overrides and isolates can make a name display in another order than stored.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-# Every ASCII punctuation character: CommonMark lets a backslash make each of them literal.
-_MARKDOWN_PUNCTUATION = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
 
 
 class InvalidNameError(ValueError):
@@ -85,16 +83,12 @@ def terminal_safe(text: str) -> str:
     return "".join(_escaped(c) if _is_control(c) else c for c in text)
 
 
-def markdown_text(text: str) -> str:
-    """``text`` as literal Markdown text: every ASCII punctuation character backslash-escaped
-    (no heading, emphasis, link, autolink or raw HTML can start), control characters shown as
-    escapes (no new block can start)."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", terminal_safe(text))
-
-
 def markdown_code(text: str) -> str:
-    """``text`` as a Markdown code span: literal inside, fenced with more backticks than any run
-    it holds (so a backtick in it cannot close the span early)."""
+    """``text`` as literal Markdown: a code span, fenced with more backticks than any run it holds
+    (so a backtick in it cannot close the span early), control characters shown as escapes (no
+    new block can start). Inside a code span nothing is markup: no heading, emphasis, link, raw
+    HTML, and no URL turned into a link by a renderer's autolinking (which backslash escapes do
+    not prevent)."""
     text = terminal_safe(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)

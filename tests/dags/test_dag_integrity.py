@@ -136,7 +136,7 @@ def test_the_docs_panel_shows_a_hostile_name_as_text(registry):
     hostile = "Acme # Hacked [Reset your token](https://evil.example) <img src=x onerror=alert(1)> **now**"
     registry.connect("acme", hostile, organisation_id="OR1")
     dag = _dagbag().dags["gocardless_sync__acme"]
-    rendered = MarkdownIt("commonmark").render(dag.doc_md)
+    rendered = MarkdownIt("commonmark", {"linkify": True}).enable("linkify").render(dag.doc_md)
     assert "evil.example" in rendered and "<a " not in rendered and "<img" not in rendered
     assert rendered.count("<h3>") == 1  # the DAG's own heading only
     assert dag.dag_display_name == f"GoCardless sync — {hostile}"  # the UI renders it as text

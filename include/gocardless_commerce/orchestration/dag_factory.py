@@ -16,7 +16,7 @@ import pendulum
 from airflow.sdk import DAG, Asset, BaseOperator, Param, get_parsing_context
 
 from gocardless_commerce.data_types import DATA_TYPES
-from gocardless_commerce.names import DAG_ID_PREFIX, markdown_code, markdown_text, terminal_safe, validate_user_id
+from gocardless_commerce.names import DAG_ID_PREFIX, markdown_code, terminal_safe, validate_user_id
 from gocardless_commerce.orchestration.defaults import PARAM_SCHEMA, TASK_ARGS
 from gocardless_commerce.orchestration.snapshot import read_snapshot
 
@@ -33,7 +33,7 @@ COMMERCE_ASSETS = [
 DOC_MD = """\
 ### GoCardless sync — {name}
 
-Extracts the GoCardless account of **{name}** (user {user_id}, data connection
+Extracts the GoCardless account of {name} (user {user_id}, data connection
 {dc_id}, organisation {org}) and lands every record in the warehouse schema `raw`
 (`raw.gocardless_payments`, `…_subscriptions`, `…_mandates`, `…_refunds`, `…_payouts`,
 `…_payout_items`, `…_customers`, `…_customer_bank_accounts`, `…_creditors`, `…_events`).
@@ -79,13 +79,14 @@ def log_failure_summary(context) -> None:
 
 
 def sync_doc_md(merchant: dict) -> str:
-    """The DAG's Docs panel. Every value from the registry is escaped: a merchant name is data,
-    and Markdown or HTML in it must show as the characters typed, not as headings or links."""
+    """The DAG's Docs panel. Every value from the registry is a code span: a merchant name is
+    data, and Markdown, HTML or a URL in it must show as the characters typed, not as headings,
+    images or links. (Backslash escapes are not enough: the UI's Markdown renderer turns any URL
+    in plain text into a live link after escapes are resolved; it leaves code spans alone.)"""
     return DOC_MD.format(
-        name=markdown_text(merchant["user_name"]),
         **{
             key: markdown_code(str(merchant.get(field) or "?"))
-            for key, field in (("user_id", "user_id"), ("dc_id", "id"), ("org", "organisation_id"),
+            for key, field in (("name", "user_name"), ("user_id", "user_id"), ("dc_id", "id"), ("org", "organisation_id"),
                                ("conn_id", "airflow_conn_id"))
         },
     )
