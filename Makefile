@@ -24,6 +24,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	PATH="$(BIN):$$PATH" $(BIN)/python -m gocardless_commerce.devtools.demo
 
+# The browser test (real api-server + headless Chromium) runs with: make test PYTEST_ARGS="-m browser"
+PYTEST_ARGS ?= -m "not browser"
 test: $(STAMP)
 	PATH="$(BIN):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
