@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -50,6 +51,8 @@ def test_one_dag_per_connected_merchant_none_for_disconnected(registry):
     assert "raw.gocardless_payments" in dag.doc_md
     for task in dag.tasks:
         assert task.retries >= 2 and task.retry_exponential_backoff and task.owner == "data-engineering"
+    for task in dag.tasks + bag.dags["gateway_reconciliation"].tasks:  # no task runs unbounded
+        assert task.execution_timeout == timedelta(hours=4)
     assert dag.params["history_months"] == 12
     assert dag.params["full_refresh"] is False
     assert dag.params["data_types"] == [

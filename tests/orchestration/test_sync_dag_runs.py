@@ -120,4 +120,4 @@ def test_a_transient_api_error_is_retried(airflow_db, connected_merchant, monkey
     ti = run.get_task_instance("extract_and_land")
     assert (ti.state, ti.try_number) == ("failed", ti.max_tries + 1)  # every retry spent
     assert ti.max_tries == 3
-    assert "Transient error, Airflow will retry" in caplog.text
+    assert "Transient error (Airflow retries it while tries remain)" in caplog.text

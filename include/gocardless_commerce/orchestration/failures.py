@@ -91,7 +91,7 @@ def retry_or_fail(task: F) -> F:
 
             if isinstance(error, AirflowFailException) or not is_permanent(error):
                 if not isinstance(error, AirflowFailException):
-                    log.warning("Transient error, Airflow will retry: %s: %s", type(error).__name__, error)
+                    log.warning("Transient error (Airflow retries it while tries remain): %s: %s", type(error).__name__, error)
                 raise
             raise AirflowFailException(
                 f"Permanent error, not retried: {type(error).__name__}: {error}. What to do: {advice(error)}."

@@ -204,7 +204,9 @@ class Session:
     transactions while they follow each other closely. Once the gap before a transaction was
     longer than ``release_after`` seconds (a throttled or slow API), the connection is closed
     after that transaction commits, so that other processes waiting for the DuckDB file get it
-    in between; reopening then costs little next to the wait. Each transaction still commits
+    in between; reopening then costs little next to the wait. It is also closed after any commit
+    while another process waits for the file (:func:`others_waiting`): the file is then held
+    only while writing. Each transaction still commits
     on its own: holding the connection changes nothing of what is durable when.
 
     :param duckdb_settings: ``SET`` on each DuckDB connection the session opens (e.g.
