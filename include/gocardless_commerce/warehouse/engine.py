@@ -113,7 +113,7 @@ def connect(engine: Engine) -> Connection:
     try:
         while True:
             try:
-                return engine.connect()
+                conn = engine.connect()
             except Exception as exc:
                 if not _is_lock_conflict(exc):
                     raise
@@ -136,10 +136,13 @@ def connect(engine: Engine) -> Connection:
                     logged_at = time.monotonic()
                 time.sleep(min(delay, max(0.0, limit - waited)))
                 delay = min(delay * 2, 5.0)
+                continue
+            if marker is not None:
+                log.info("Got the DuckDB warehouse %s after %.1f s", _duckdb_file(engine), time.monotonic() - started)
+            return conn
     finally:
         if marker is not None:
             marker.unlink(missing_ok=True)
-            log.info("Got the DuckDB warehouse %s after %.1f s", _duckdb_file(engine), time.monotonic() - started)
 
 
 @contextmanager
