@@ -16,7 +16,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 export SANDBOX_PORT ?= 4010
 export AIRFLOW_PORT ?= 8080
 
-.PHONY: install demo test airflow bench reset clean
+.PHONY: install demo test browser-deps airflow bench reset clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	PATH="$(BIN):$$PATH" $(BIN)/python -m gocardless_commerce.devtools.demo
 
-test: $(STAMP)
+# Pages are tested in a real headless Chromium (Debian's chromium + chromium-driver): installed
+# here when missing and apt-get can run; without them the browser tests fail saying what to install.
+# Skip them with: make test PYTEST_ARGS='-m "not browser"'
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "chromium/chromedriver missing and not installable here: the browser tests will fail"
+
+test: $(STAMP) browser-deps
 	PATH="$(BIN):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 airflow: $(STAMP)

@@ -78,3 +78,54 @@ def test_unknown_data_types_are_refused_before_anything_changes(operator_env, ca
         cli.main(["merchants", "add", "--user-id", "acme", "--name", "Acme", "--data-types", "BANK_ACCOUNT"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'BANK_ACCOUNT'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "user_id, name, message",
+    [
+        ("acme ltd", "Acme", "Airflow DAG id cannot hold"),
+        ("acme/1", "Acme", "Airflow DAG id cannot hold"),
+        ("a" * 234, "Acme", "at most 233"),
+        ("acme", "Acme\nacme2   CONNECTED", "control characters (\\n)"),
+        ("acme", "", "must not be empty"),
+    ],
+)
+def test_add_refuses_a_bad_id_or_name_before_reading_the_token(operator_env, monkeypatch, capsys, user_id, name, message):
+    monkeypatch.delenv("TEST_GC_TOKEN", raising=False)  # reading the token would fail differently
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["merchants", "add", "--user-id", user_id, "--name", name, "--token-env", "TEST_GC_TOKEN"])
+    assert message in str(exit_.value) and "\n" not in str(exit_.value)
+    assert not operator_env.exists() or _merchants_in(operator_env) == []
+
+
+def test_list_prints_one_line_per_merchant_whatever_its_stored_name(operator_env, monkeypatch, capsys):
+    """A name stored before names were checked cannot forge lines or colour the terminal."""
+    import sqlalchemy as sa
+
+    from gocardless_commerce.warehouse.engine import get_engine, transaction
+
+    monkeypatch.setenv("TEST_GC_TOKEN", "sandbox_cli_token")
+    cli.main(["merchants", "add", "--user-id", "acme", "--name", "Acme", "--token-env", "TEST_GC_TOKEN"])
+    capsys.readouterr()
+    with transaction(get_engine()) as conn:
+        conn.execute(sa.text("UPDATE meta.users SET name = :n WHERE id = 'acme'"),
+                     {"n": "Acme\nevil      CONNECTED     forged\x1b[2J"})
+    cli.main(["merchants", "list"])
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "\x1b" not in out
+    assert "Acme\\nevil" in out and "\\x1b[2J" in out
+
+
+def test_add_creates_the_merchants_pools_and_delete_removes_its_own(operator_env, monkeypatch, capsys):
+    from airflow.models.pool import Pool
+
+    monkeypatch.setenv("TEST_GC_TOKEN", "sandbox_cli_token")
+    cli.main(["merchants", "add", "--user-id", "pooled", "--name", "Pooled Ltd", "--token-env", "TEST_GC_TOKEN"])
+    assert Pool.get_pool("gocardless_api__pooled").slots == 1
+    assert Pool.get_pool("gocardless_duckdb_writer").slots == 1  # the warehouse here is DuckDB
+    Pool.delete_pool("gocardless_duckdb_writer")
+    cli.main(["pools", "sync"])
+    assert "1 Airflow pool(s) created ['gocardless_duckdb_writer']" in capsys.readouterr().out
+    cli.main(["merchants", "delete", "--user-id", "pooled"])
+    assert Pool.get_pool("gocardless_api__pooled") is None
+    Pool.delete_pool("gocardless_duckdb_writer")

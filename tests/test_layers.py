@@ -22,14 +22,15 @@ SANDBOX = PROJECT_ROOT / "include" / "gocardless_sandbox"
 ALLOWED = {
     "settings": set(),
     "data_types": set(),
+    "names": set(),
     "client": set(),
     "warehouse": {"settings"},
     "extract": {"client", "warehouse", "settings", "data_types"},
     "model": {"warehouse", "settings", "data_types"},
     "reconciliation": {"client", "model", "warehouse", "settings"},
-    "registry": {"model", "warehouse", "settings", "data_types"},
-    "orchestration": {"client", "extract", "model", "reconciliation", "warehouse", "registry", "settings", "data_types"},
-    "cli": {"client", "orchestration", "registry", "warehouse", "settings", "data_types"},
+    "registry": {"model", "warehouse", "settings", "data_types", "names"},
+    "orchestration": {"client", "extract", "model", "reconciliation", "warehouse", "registry", "settings", "data_types", "names"},
+    "cli": {"client", "orchestration", "registry", "warehouse", "settings", "data_types", "names"},
     "__main__": {"cli"},
     "__init__": set(),
     "devtools": None,  # anything, the simulator included

@@ -54,6 +54,10 @@ def test_auth_error_keeps_the_dag_disconnected_removes_it(registry):
         (lambda r: r.set_status("nope", "SLEEPING"), "Unknown status"),
         (lambda r: r.disconnect("ghost"), "no live GoCardless data connection"),
         (lambda r: r.delete("ghost"), "no GoCardless data connection"),
+        (lambda r: r.connect("acme ltd", "Acme", organisation_id=None), "Airflow DAG id cannot hold"),
+        (lambda r: r.connect("", "Acme", organisation_id=None), "must not be empty"),
+        (lambda r: r.connect("acme", "Acme\nLtd", organisation_id=None), "control characters"),
+        (lambda r: r.connect("acme", "A" * 201, organisation_id=None), "at most 200"),
     ],
 )
 def test_impossible_requests_are_clear_errors(registry, change, message):

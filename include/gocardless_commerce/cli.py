@@ -5,6 +5,7 @@
 * ``provider set`` — the partner app connection (``gocardless_default``).
 * ``merchants add|list|disable|delete`` — the merchant registry (until the REST API exists);
   ``delete`` removes the data connection's rows in every schema (Qard's rule).
+* ``pools sync`` — create the Airflow pools the tasks use (DuckDB writers, one per merchant).
 
 Access tokens are read from an environment variable or standard input, never from the
 command line (which other users can see in ``ps``), and go straight into an Airflow connection.
@@ -82,8 +83,11 @@ def cmd_provider_set(args: argparse.Namespace) -> None:
 
 
 def cmd_merchants_add(args: argparse.Namespace) -> None:
+    from gocardless_commerce.names import validate_merchant_name, validate_user_id
     from gocardless_commerce.orchestration.connections import save_connection
 
+    # Refuse a bad id or name before an OAuth code is spent or a token is read.
+    args.user_id, args.name = validate_user_id(args.user_id), validate_merchant_name(args.name)
     if args.oauth_code:
         from gocardless_commerce.orchestration.connections import load_connection
         from gocardless_commerce.client import oauth
@@ -108,12 +112,18 @@ def cmd_merchants_add(args: argparse.Namespace) -> None:
         connection.airflow_conn_id, password=token, extra={"organisation_id": organisation_id},
         description=f"GoCardless access token of {args.name}",
     )
+    from gocardless_commerce.orchestration.pools import ensure_pools
+
+    ensure_pools([args.user_id])
     print(f"User {args.user_id} connected: data connection {connection.id}, DAG gocardless_sync__{args.user_id}")
 
 
 def cmd_merchants_list(args: argparse.Namespace) -> None:
+    from gocardless_commerce.names import terminal_safe
+
+    # Names are shown with control characters escaped: a stored newline must not forge a line.
     for c in _registry().data_connections():
-        print(f"{c.user_id:<24} {c.status:<13} {c.id}  {c.organisation_id or '-':<16} {c.user_name}")
+        print(terminal_safe(f"{c.user_id:<24} {c.status:<13} {c.id}  {c.organisation_id or '-':<16} {c.user_name}"))
 
 
 def cmd_merchants_disable(args: argparse.Namespace) -> None:
@@ -124,9 +134,21 @@ def cmd_merchants_disable(args: argparse.Namespace) -> None:
 def cmd_merchants_delete(args: argparse.Namespace) -> None:
     from gocardless_commerce.orchestration.connections import delete_connection
 
+    from gocardless_commerce.orchestration.pools import delete_merchant_pool
+
     connection = _registry().delete(args.user_id)
     delete_connection(connection.airflow_conn_id)
+    delete_merchant_pool(args.user_id)
     print(f"User {args.user_id}: data connection {connection.id} and all its rows deleted")
+
+
+def cmd_pools_sync(args: argparse.Namespace) -> None:
+    from gocardless_commerce.orchestration.pools import ensure_pools
+    from gocardless_commerce.registry import SYNCED_STATUSES
+
+    user_ids = [c.user_id for c in _registry().data_connections(statuses=SYNCED_STATUSES)]
+    created = ensure_pools(user_ids)
+    print(f"{len(created)} Airflow pool(s) created {created or ''}".rstrip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,13 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
     delete = merchants.add_parser("delete", help="delete a data connection and all its rows in every schema")
     delete.add_argument("--user-id", required=True)
     delete.set_defaults(func=cmd_merchants_delete)
+    pools = sub.add_parser("pools", help="Airflow pools (DuckDB writers, one per merchant)").add_subparsers(dest="action", required=True)
+    pools.add_parser("sync", help="create the pools the tasks use that are missing").set_defaults(func=cmd_pools_sync)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from gocardless_commerce.names import InvalidNameError
+    from gocardless_commerce.registry import RegistryError
+
     args = build_parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except (InvalidNameError, RegistryError) as error:
+        sys.exit(f"gocardless-commerce: error: {error}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from gocardless_commerce import settings
 from gocardless_commerce.data_types import DATA_TYPES
+from gocardless_commerce.names import InvalidNameError, validate_merchant_name, validate_user_id
 from gocardless_commerce.warehouse.engine import transaction
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ SYNCED_STATUSES = ("CONNECTED", "AUTH_ERROR")
 
 
 class RegistryError(ValueError):
-    """A registry request that cannot be carried out (unknown user, bad status...)."""
+    """A registry request that cannot be carried out (unknown user, bad status, bad id or name...)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,13 @@ class Registry:
 
         Reconnecting a user reuses its live data connection, so its history and DAG id stay.
         The caller stores the access token in the Airflow connection named ``airflow_conn_id``.
+        The user id must fit an Airflow DAG id and the name be one line of text
+        (:mod:`gocardless_commerce.names`); anything else is refused before it is stored.
         """
+        try:
+            user_id, name = validate_user_id(user_id), validate_merchant_name(name)
+        except InvalidNameError as error:
+            raise RegistryError(str(error)) from None
         unknown = set(requested_data_types) - set(DATA_TYPES)
         if unknown:
             raise RegistryError(f"Unknown data types {sorted(unknown)}; choose from {list(DATA_TYPES)}")

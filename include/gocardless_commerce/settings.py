@@ -76,3 +76,50 @@ def registry_snapshot_path() -> Path:
 def merchant_conn_id(data_connection_id: str) -> str:
     """Name of the Airflow connection that holds one data connection's access token."""
     return f"gocardless_{data_connection_id}"
+
+
+class ConfigurationError(ValueError):
+    """A setting or connection is missing or invalid: an operator must fix it (tasks do not retry it)."""
+
+
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ConfigurationError(f"{name}={value!r} is not a number of seconds") from None
+
+
+def warehouse_connect_timeout() -> float:
+    """Seconds to wait for a PostgreSQL warehouse to accept a connection (``GC_WAREHOUSE_CONNECT_TIMEOUT``, 10)."""
+    return _seconds("GC_WAREHOUSE_CONNECT_TIMEOUT", 10)
+
+
+def warehouse_statement_timeout() -> float:
+    """Seconds one PostgreSQL statement may run, lock waits included (``GC_WAREHOUSE_STATEMENT_TIMEOUT``,
+    900). Long enough for the biggest load statement measured (a million payments); short enough
+    that a lock held by a stuck session fails the task with a clear error instead of hanging it."""
+    return _seconds("GC_WAREHOUSE_STATEMENT_TIMEOUT", 900)
+
+
+def warehouse_keepalive_idle() -> float:
+    """Seconds of silence before TCP keepalive probes a PostgreSQL warehouse (``GC_WAREHOUSE_KEEPALIVE_IDLE``, 30);
+    with 3 probes 10 s apart and the same bound on unacknowledged sends, a frozen server or a
+    dead network is noticed within about a minute."""
+    return _seconds("GC_WAREHOUSE_KEEPALIVE_IDLE", 30)
+
+
+def duckdb_lock_wait() -> float:
+    """Seconds a task waits for a DuckDB warehouse file another process holds (``GC_DUCKDB_LOCK_WAIT``, 300)."""
+    return _seconds("GC_DUCKDB_LOCK_WAIT", 300)
+
+
+def duckdb_pool() -> str:
+    """Airflow pool (1 slot) every task that writes a DuckDB warehouse runs in (``GC_DUCKDB_POOL``)."""
+    return os.environ.get("GC_DUCKDB_POOL", "gocardless_duckdb_writer")
+
+
+def task_timeout() -> float:
+    """Seconds any task may run before Airflow stops it (``GC_COMMERCE_TASK_TIMEOUT``, 4 h): far
+    above the longest measured stage (a million-payment backfill), so only a hung task hits it."""
+    return _seconds("GC_COMMERCE_TASK_TIMEOUT", 4 * 3600)

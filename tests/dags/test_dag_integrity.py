@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -50,6 +51,8 @@ def test_one_dag_per_connected_merchant_none_for_disconnected(registry):
     assert "raw.gocardless_payments" in dag.doc_md
     for task in dag.tasks:
         assert task.retries >= 2 and task.retry_exponential_backoff and task.owner == "data-engineering"
+    for task in dag.tasks + bag.dags["gateway_reconciliation"].tasks:  # no task runs unbounded
+        assert task.execution_timeout == timedelta(hours=4)
     assert dag.params["history_months"] == 12
     assert dag.params["full_refresh"] is False
     assert dag.params["data_types"] == [
@@ -99,3 +102,44 @@ def test_sync_dags_survive_serialization_as_the_scheduler_reads_them(registry):
     assert restored.get_task("transform").upstream_task_ids == {"extract_and_land"}
     assert restored.get_task("extract_and_land").task_type == "PipelineStepOperator"
     assert [a.uri for a in restored.get_task("load").outlets]  # the commerce Assets
+
+
+def test_a_bad_registry_entry_is_skipped_and_every_good_merchant_keeps_its_dag(registry, registry_snapshot, caplog):
+    """A snapshot written before ids were checked (or edited by hand) may hold ids Airflow
+    rejects; the factory logs and skips them, and the shard file still imports cleanly."""
+    import json
+
+    from gocardless_commerce.orchestration.dag_factory import SHARDS, shard_of
+
+    good = [f"m{n}" for n in range(12)]
+    for user_id in good:
+        registry.connect(user_id, f"Merchant {user_id}", organisation_id="OR1")
+    snapshot = json.loads(registry_snapshot.read_text())
+    template = snapshot["merchants"][0]
+    bad_ids = ["bad id", "bad/id", "bad'id", "bad\nid", "bädid", "x" * 240, "", "bad/id/2"]
+    # One bad entry in every shard file (crc32 spreads these ids), plus one missing its id.
+    snapshot["merchants"] += [{**template, "user_id": b, "id": f"dc-{n}"} for n, b in enumerate(bad_ids)]
+    snapshot["merchants"].append({k: v for k, v in template.items() if k != "user_id"})
+    registry_snapshot.write_text(json.dumps(snapshot))
+    assert {shard_of(b) for b in bad_ids} == set(range(SHARDS))
+
+    with caplog.at_level("ERROR"):
+        bag = _dagbag()
+    assert bag.import_errors == {}
+    assert sorted(d for d in bag.dag_ids if d.startswith("gocardless_sync__")) == sorted(f"gocardless_sync__{u}" for u in good)
+    skipped = [r.getMessage() for r in caplog.records if "Skipping registry entry" in r.getMessage()]
+    assert len(skipped) == len(bad_ids) + 1
+    assert all("\n" not in line for line in skipped)  # a newline in an id cannot forge log lines
+    assert any("'bad id'" in line and "DAG id" in line for line in skipped)
+
+
+def test_the_docs_panel_shows_a_hostile_name_as_text(registry):
+    from markdown_it import MarkdownIt
+
+    hostile = "Acme # Hacked [Reset your token](https://evil.example) <img src=x onerror=alert(1)> **now**"
+    registry.connect("acme", hostile, organisation_id="OR1")
+    dag = _dagbag().dags["gocardless_sync__acme"]
+    rendered = MarkdownIt("commonmark", {"linkify": True}).enable("linkify").render(dag.doc_md)
+    assert "evil.example" in rendered and "<a " not in rendered and "<img" not in rendered
+    assert rendered.count("<h3>") == 1  # the DAG's own heading only
+    assert dag.dag_display_name == f"GoCardless sync — {hostile}"  # the UI renders it as text

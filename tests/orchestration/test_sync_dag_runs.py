@@ -86,3 +86,38 @@ def test_a_revoked_token_fails_once_as_auth_error(airflow_db, connected_merchant
     assert refreshed.status == "AUTH_ERROR"
     assert "401" in refreshed.status_reason
     assert token not in (refreshed.status_reason or "")
+
+
+def _point_merchant_at(monkeypatch, connection, base_url: str, token: str) -> None:
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{connection.airflow_conn_id.upper()}",
+        json.dumps({"conn_type": "gocardless", "password": token, "extra": {"base_url": base_url, "max_retries": 0}}),
+    )
+
+
+def test_a_permanent_api_error_fails_the_task_at_once(airflow_db, connected_merchant, monkeypatch, caplog):
+    """A 404 (an API path that does not exist: a wrong base URL) will answer 404 again."""
+    server, connection, token = connected_merchant
+    _point_merchant_at(monkeypatch, connection, f"{server.base_url}/no-such-api", token)
+    run = _dag("gocardless_sync__acme").test(logical_date=PINNED_NOW)
+    assert run.state == "failed"
+    ti = run.get_task_instance("extract_and_land")
+    assert (ti.state, ti.try_number) == ("failed", 1)
+    assert "Permanent error, not retried" in caplog.text and "404" in caplog.text
+
+
+def test_a_transient_api_error_is_retried(airflow_db, connected_merchant, monkeypatch, caplog):
+    """Connection refused (the API is down): Airflow retries the task, with backoff."""
+    import socket
+
+    _, connection, token = connected_merchant
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    _point_merchant_at(monkeypatch, connection, f"http://127.0.0.1:{closed_port}", token)
+    run = _dag("gocardless_sync__acme").test(logical_date=PINNED_NOW)
+    assert run.state == "failed"
+    ti = run.get_task_instance("extract_and_land")
+    assert (ti.state, ti.try_number) == ("failed", ti.max_tries + 1)  # every retry spent
+    assert ti.max_tries == 3
+    assert "Transient error (Airflow retries it while tries remain)" in caplog.text

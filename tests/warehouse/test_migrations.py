@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import sqlalchemy as sa
 
 from gocardless_commerce.extract.landing import RESOURCES
-from gocardless_commerce.warehouse.migrations import MigrationError, apply_migrations, split_statements
+from gocardless_commerce.warehouse.migrations import MigrationError, apply_migrations, migration_files, split_statements
 
 
 def _tables(engine, schema: str) -> set[str]:
@@ -74,3 +76,36 @@ def test_a_home_elsewhere_still_migrates_from_the_code(tmp_path):
     listed = subprocess.run([sys.executable, "-m", "gocardless_commerce", "merchants", "list"],
                             env=env, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
+def _migrate_in_a_process(url: str, start) -> list[str]:
+    start.wait(30)
+    from gocardless_commerce.warehouse.engine import get_engine
+
+    return apply_migrations(get_engine(url))
+
+
+@pytest.mark.postgres
+def test_four_processes_migrating_a_fresh_postgres_warehouse_all_succeed():
+    """Every task migrates first; on a fresh warehouse they used to race (UniqueViolation)."""
+    import multiprocessing
+    import uuid
+
+    import psycopg
+
+    from tests.fixtures.warehouse import PG_ADMIN_DSN
+
+    name = f"gc_wt_ops_migrate_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    try:
+        context = multiprocessing.get_context("spawn")
+        start = context.Manager().Event()
+        with context.Pool(4) as pool:
+            results = [pool.apply_async(_migrate_in_a_process, (url, start)) for _ in range(4)]
+            time.sleep(3)  # every worker imported and is waiting at the start line
+            start.set()
+            applied = [r.get(timeout=120) for r in results]
+        assert sorted(len(a) for a in applied) == [0, 0, 0, len(migration_files())]
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -65,6 +65,7 @@ def connect_demo_merchants(sandbox: SandboxProcess, client_id: str, client_secre
     Idempotent: a demo merchant already ``CONNECTED`` keeps its data connection and token.
     """
     from gocardless_commerce.orchestration.connections import save_connection
+    from gocardless_commerce.orchestration.pools import ensure_pools
     from gocardless_commerce.registry import Registry
     from gocardless_commerce.warehouse.engine import get_engine
     from gocardless_commerce.warehouse.migrations import apply_migrations
@@ -94,6 +95,7 @@ def connect_demo_merchants(sandbox: SandboxProcess, client_id: str, client_secre
         )
         log.info("Connected %s (%s) as %s", organisation["name"], grant["organisation_id"], user_id)
         user_ids.append(user_id)
+    ensure_pools(user_ids)  # the DuckDB writer pool and one pool per merchant's access token
     return user_ids
 
 

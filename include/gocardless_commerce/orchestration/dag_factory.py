@@ -16,12 +16,12 @@ import pendulum
 from airflow.sdk import DAG, Asset, BaseOperator, Param, get_parsing_context
 
 from gocardless_commerce.data_types import DATA_TYPES
+from gocardless_commerce.names import DAG_ID_PREFIX, markdown_code, terminal_safe, validate_user_id
 from gocardless_commerce.orchestration.defaults import PARAM_SCHEMA, TASK_ARGS
 from gocardless_commerce.orchestration.snapshot import read_snapshot
 
 log = logging.getLogger(__name__)
 
-DAG_ID_PREFIX = "gocardless_sync__"
 #: Number of DAG files the merchants are spread over (dags/gocardless_sync_shard_<n>.py).
 SHARDS = 4
 DEFAULT_SCHEDULE = "@daily"
@@ -33,8 +33,8 @@ COMMERCE_ASSETS = [
 DOC_MD = """\
 ### GoCardless sync — {name}
 
-Extracts the GoCardless account of **{name}** (user `{user_id}`, data connection
-`{dc_id}`, organisation `{org}`) and lands every record in the warehouse schema `raw`
+Extracts the GoCardless account of {name} (user {user_id}, data connection
+{dc_id}, organisation {org}) and lands every record in the warehouse schema `raw`
 (`raw.gocardless_payments`, `…_subscriptions`, `…_mandates`, `…_refunds`, `…_payouts`,
 `…_payout_items`, `…_customers`, `…_customer_bank_accounts`, `…_creditors`, `…_events`).
 
@@ -49,10 +49,11 @@ Extracts the GoCardless account of **{name}** (user `{user_id}`, data connection
   failure fails before anything loads), monthly insights, all loaded in **one transaction**
   into `commerce.transactions`, `commerce.subscriptions`, `commerce.transactions_insight`,
   `commerce.subscriptions_insight` (emitted as Assets). `data_types` picks which.
-* Cursors live in `meta.sync_state` and advance only after the load has committed; each
+* Cursors live in `meta.sync_state` and advance when every record is landed in `raw`
+  (the model rebuilds `commerce` from all of `raw`, so a failed load loses nothing); each
   run is recorded in `meta.sync_runs` (requests used, records landed and changed).
 
-The access token is the Airflow connection `{conn_id}`. A revoked token fails the run once
+The access token is the Airflow connection {conn_id}. A revoked token fails the run once
 with `AUTH_ERROR` and marks the data connection `AUTH_ERROR` until it is reconnected.
 """
 
@@ -77,17 +78,28 @@ def log_failure_summary(context) -> None:
     )
 
 
+def sync_doc_md(merchant: dict) -> str:
+    """The DAG's Docs panel. Every value from the registry is a code span: a merchant name is
+    data, and Markdown, HTML or a URL in it must show as the characters typed, not as headings,
+    images or links. (Backslash escapes are not enough: the UI's Markdown renderer turns any URL
+    in plain text into a live link after escapes are resolved; it leaves code spans alone.)"""
+    return DOC_MD.format(
+        **{
+            key: markdown_code(str(merchant.get(field) or "?"))
+            for key, field in (("name", "user_name"), ("user_id", "user_id"), ("dc_id", "id"), ("org", "organisation_id"),
+                               ("conn_id", "airflow_conn_id"))
+        },
+    )
+
+
 def _merchant_dag(merchant: dict) -> DAG:
-    user_id = merchant["user_id"]
-    name = merchant["user_name"]
+    user_id = validate_user_id(merchant["user_id"])
+    name = terminal_safe(merchant["user_name"])  # the UI shows these as text; keep them one line
     dag = DAG(
         dag_id=sync_dag_id(user_id),
         dag_display_name=f"GoCardless sync — {name}",
         description=f"GoCardless → warehouse sync for {name}",
-        doc_md=DOC_MD.format(
-            name=name, user_id=user_id, dc_id=merchant["id"], org=merchant.get("organisation_id") or "?",
-            conn_id=merchant["airflow_conn_id"],
-        ),
+        doc_md=sync_doc_md(merchant),
         schedule=merchant.get("schedule") or DEFAULT_SCHEDULE,
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
@@ -183,8 +195,16 @@ def build_merchant_dags(dag_file: str | None = None, snapshot_path: Path | None 
     wanted = get_parsing_context().dag_id
     dags = {}
     for merchant in read_snapshot(snapshot_path):
-        dag_id = sync_dag_id(merchant["user_id"])
-        if (wanted and wanted != dag_id) or (shard is not None and shard_of(merchant["user_id"]) != shard):
+        user_id = str(merchant.get("user_id"))
+        dag_id = sync_dag_id(user_id)
+        if (wanted and wanted != dag_id) or (shard is not None and shard_of(user_id) != shard):
             continue
-        dags[dag_id] = _merchant_dag(merchant)
+        try:
+            dags[dag_id] = _merchant_dag(merchant)
+        except Exception as error:  # one bad entry must not take the shard's other DAGs down
+            log.error(
+                "Skipping registry entry %s (data connection %s): no sync DAG can be built for it: %s: %s",
+                terminal_safe(repr(user_id)), terminal_safe(str(merchant.get("id"))), type(error).__name__,
+                terminal_safe(str(error)),
+            )
     return dags

@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.client import oauth
+from gocardless_commerce.settings import ConfigurationError
 
 #: Client options a connection's extra may set (explicit ``client_kwargs`` win over them).
 CLIENT_OPTIONS = ("timeout", "max_retries", "backoff_base", "backoff_max", "rate_limit_reserve")
@@ -83,7 +84,7 @@ class GoCardlessHook(BaseHook):
             return "live"
         if token and token.startswith("sandbox_"):
             return "sandbox"
-        raise ValueError(
+        raise ConfigurationError(
             "No is_sandbox flag or base_url in the GoCardless connections, and the token does "
             "not say its environment"
         )
@@ -95,11 +96,11 @@ class GoCardlessHook(BaseHook):
         merchant extra) > token prefix. Options: ``overrides`` > ``client_kwargs`` > extras.
         """
         if not self.merchant_conn_id:
-            raise ValueError("GoCardlessHook needs merchant_conn_id to build an API client")
+            raise ConfigurationError("GoCardlessHook needs merchant_conn_id to build an API client")
         merchant = self.get_connection(self.merchant_conn_id)
         token = merchant.password
         if not token:
-            raise ValueError(f"Connection {self.merchant_conn_id!r} has no access token (password)")
+            raise ConfigurationError(f"Connection {self.merchant_conn_id!r} has no access token (password)")
         _, _, provider_extra = self._provider()
         merchant_extra = dict(merchant.extra_dejson)
         settings = {**provider_extra, **merchant_extra}
@@ -159,7 +160,7 @@ class GoCardlessHook(BaseHook):
     def _require_provider(self) -> tuple[str, str, dict[str, Any]]:
         client_id, client_secret, extra = self._provider()
         if not client_id or not client_secret:
-            raise ValueError(
+            raise ConfigurationError(
                 f"Connection {self.gocardless_conn_id!r} needs the app's client id (login) "
                 "and client secret (password) for OAuth"
             )

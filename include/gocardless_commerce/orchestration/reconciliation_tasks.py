@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gocardless_commerce.client.errors import AuthenticationError, PermissionsError
+from gocardless_commerce.orchestration.failures import retry_or_fail
 from gocardless_commerce.orchestration.hook import GoCardlessHook
 from gocardless_commerce.reconciliation import job
 from gocardless_commerce.reconciliation.job import MerchantTarget
@@ -31,6 +31,7 @@ def period_of(context: dict[str, Any]) -> Period:
     return Period.before(moment)
 
 
+@retry_or_fail
 def run_start_job(context: dict[str, Any]) -> list[dict[str, Any]]:
     """Open the period's job; the merchants come from the registry now, not at parse time."""
     engine = get_engine()
@@ -43,14 +44,14 @@ def run_start_job(context: dict[str, Any]) -> list[dict[str, Any]]:
     return [t.as_dict() for t in targets]
 
 
+@retry_or_fail
 def run_reconcile_merchant(target: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     """One merchant's part; a failure is recorded as ``Error`` with its reason, then raised.
 
-    A rejected token fails at once (retrying will not bring it back); anything else is raised
-    as is, so Airflow retries the part with backoff while the other merchants carry on.
+    :func:`retry_or_fail` decides: a permanent error (a rejected token…) fails at once, a
+    transient one is retried with backoff, while the other merchants carry on.
     """
     from airflow.sdk import get_current_context
-    from airflow.sdk.exceptions import AirflowFailException
 
     merchant = MerchantTarget(**target)
     get_current_context()["merchant_label"] = merchant.label  # the mapped task's label (map_index_template)
@@ -58,17 +59,12 @@ def run_reconcile_merchant(target: dict[str, Any], context: dict[str, Any]) -> d
     try:
         with GoCardlessHook(merchant_conn_id=merchant.airflow_conn_id).get_client() as client:
             return job.reconcile_merchant(engine, client, merchant)
-    except (AuthenticationError, PermissionsError) as error:
-        job.mark_merchant_error(engine, merchant, error)
-        raise AirflowFailException(
-            f"GoCardless rejected the access token of {merchant.label} (data connection "
-            f"{merchant.data_connection_id}): {error}. Reconnect the merchant, then rerun period {merchant.period}."
-        ) from None
     except Exception as error:
         job.mark_merchant_error(engine, merchant, error)
         raise
 
 
+@retry_or_fail
 def run_finish_job(context: dict[str, Any]) -> dict[str, Any]:
     """Close the job, log and send its summary; fail the run when a merchant is in ``Error``."""
     from airflow.sdk.exceptions import AirflowFailException

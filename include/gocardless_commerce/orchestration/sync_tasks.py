@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from gocardless_commerce.model import stages
 from gocardless_commerce.client.errors import AuthenticationError, PermissionsError
-from gocardless_commerce.model import BatchValidationError
+from gocardless_commerce.orchestration.failures import retry_or_fail
 from gocardless_commerce.orchestration.hook import GoCardlessHook
 from gocardless_commerce.model.stages import ModelRun
 from gocardless_commerce.registry import Registry
@@ -28,10 +28,9 @@ def run_now(context) -> datetime:
     return datetime.fromtimestamp(moment.timestamp(), UTC)
 
 
+@retry_or_fail
 def run_extract_and_land(merchant: dict, context) -> dict:
     """Extract the merchant's account into ``raw``; a rejected token fails once, as AUTH_ERROR."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     engine = get_engine()
     apply_migrations(engine)
     params = context["params"]
@@ -49,13 +48,10 @@ def run_extract_and_land(merchant: dict, context) -> dict:
         with GoCardlessHook(merchant_conn_id=merchant["airflow_conn_id"]).get_client() as client:
             result = sync_data_connection(client, engine, request)
     except (AuthenticationError, PermissionsError) as error:
+        # The data connection shows AUTH_ERROR until the merchant is reconnected; retry_or_fail
+        # fails the task at once (a revoked token will not come back by itself).
         registry.set_status(merchant["id"], "AUTH_ERROR", str(error))
-        # No retries: a revoked token will not come back by itself.
-        raise AirflowFailException(
-            f"AUTH_ERROR: GoCardless rejected the access token of {merchant['user_name']} "
-            f"(data connection {merchant['id']}): {error}. The data connection is now AUTH_ERROR; "
-            f"reconnect the merchant (gocardless-commerce merchants add …) to resume."
-        ) from None
+        raise
     if merchant.get("status") == "AUTH_ERROR":
         registry.set_status(merchant["id"], "CONNECTED")
     return result.as_dict()
@@ -73,24 +69,18 @@ def _model_run(merchant: dict, context) -> ModelRun:
     )
 
 
-def _fail_without_retry_on_batch_failure(stage):
-    """A batch that breaks its expectations will break them again: fail once, load nothing."""
+def _stage_task(stage):
+    """A model stage as a task body (a batch that breaks its expectations fails once, loads nothing)."""
 
+    @retry_or_fail
     def run(merchant: dict, context) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
+        return stage(get_engine(), _model_run(merchant, context))
 
-        try:
-            return stage(get_engine(), _model_run(merchant, context))
-        except BatchValidationError as error:
-            raise AirflowFailException(f"Validation failed for {merchant['user_name']}; nothing was loaded. {error}") from None
-
+    run.__name__ = f"run_{stage.__name__}"
     return run
 
 
-run_transform = _fail_without_retry_on_batch_failure(stages.transform)
-run_validate = _fail_without_retry_on_batch_failure(stages.validate)
-run_build_insights = _fail_without_retry_on_batch_failure(stages.build_insights)
-
-
-def run_load(merchant: dict, context) -> dict:
-    return stages.load(get_engine(), _model_run(merchant, context))
+run_transform = _stage_task(stages.transform)
+run_validate = _stage_task(stages.validate)
+run_build_insights = _stage_task(stages.build_insights)
+run_load = _stage_task(stages.load)

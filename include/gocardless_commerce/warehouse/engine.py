@@ -2,28 +2,40 @@
 
 DuckDB allows one writing process per file, and Airflow runs each task in its own process,
 so DuckDB engines use ``NullPool``: the file is opened for a unit of work and released right
-after, and opening retries while another process holds the lock.
+after. Opening waits while another process holds the file, says in the log what it waits for,
+and leaves a marker beside the file so that a :class:`Session` holding it lets go at its next
+commit. PostgreSQL connections carry connect, statement and TCP keepalive timeouts
+(:mod:`gocardless_commerce.settings`), so a warehouse that stops answering fails the task with a
+clear error instead of hanging it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
-from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from gocardless_commerce import settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: PostgreSQL's SQLSTATE for a statement cancelled (here: by ``statement_timeout``).
+_QUERY_CANCELED = "57014"
+
+
+class WarehouseUnavailableError(RuntimeError):
+    """The warehouse did not answer in time (a lock held elsewhere, a frozen server): transient."""
 
 
 def is_duckdb(engine: Engine) -> bool:
@@ -31,12 +43,29 @@ def is_duckdb(engine: Engine) -> bool:
 
 
 def get_engine(url: str | None = None) -> Engine:
-    """The engine for ``url`` (default: :func:`settings.warehouse_url`), cached per process."""
-    return _engine_for(url or settings.warehouse_url())
+    """The engine for ``url`` (default: :func:`settings.warehouse_url`), cached per process
+    (and per timeout settings, so a changed setting takes effect)."""
+    url = url or settings.warehouse_url()
+    return _engine_for(url, postgres_timeouts() if not url.startswith("duckdb") else ())
+
+
+def postgres_timeouts() -> tuple[tuple[str, object], ...]:
+    """libpq connection parameters bounding every wait on a PostgreSQL warehouse."""
+    idle = int(settings.warehouse_keepalive_idle())
+    return (
+        ("connect_timeout", max(1, int(settings.warehouse_connect_timeout()))),
+        ("keepalives", 1),
+        ("keepalives_idle", max(1, idle)),
+        ("keepalives_interval", 10),
+        ("keepalives_count", 3),
+        # Unacknowledged sends also give up (keepalives only probe an idle connection).
+        ("tcp_user_timeout", (max(1, idle) + 30) * 1000),
+        ("options", f"-c statement_timeout={int(settings.warehouse_statement_timeout() * 1000)}"),
+    )
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
+def _engine_for(url: str, connect_args: tuple[tuple[str, object], ...] = ()) -> Engine:
     # hide_parameters: a failed statement's str() would otherwise carry its bound values
     # (raw payloads: customers' names, emails, bank details) into task logs.
     if url.startswith("duckdb"):
@@ -44,7 +73,8 @@ def _engine_for(url: str) -> Engine:
     if url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; the bare scheme would ask for psycopg2.
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2, hide_parameters=True)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2, hide_parameters=True,
+                            connect_args=dict(connect_args))
 
 
 def _is_lock_conflict(exc: BaseException) -> bool:
@@ -52,22 +82,94 @@ def _is_lock_conflict(exc: BaseException) -> bool:
     return "Could not set lock" in str(exc)
 
 
-@retry(
-    retry=retry_if_exception(_is_lock_conflict),
-    wait=wait_exponential_jitter(initial=0.2, max=5),
-    stop=stop_after_delay(300),
-    reraise=True,
-)
-def _connect(engine: Engine) -> Connection:
-    return engine.connect()
+def _lock_holder(exc: BaseException) -> str:
+    """Who holds the DuckDB file, from DuckDB's message (``… held in /usr/bin/python (PID 42)``)."""
+    match = re.search(r"held in (.+?\(PID \d+\))", str(exc))
+    return f"process {match.group(1)}" if match else "another process"
+
+
+def _duckdb_file(engine: Engine) -> Path | None:
+    database = engine.url.database
+    return Path(database) if is_duckdb(engine) and database and database != ":memory:" else None
+
+
+def _wait_marker(engine: Engine) -> Path | None:
+    path = _duckdb_file(engine)
+    return path.with_name(f"{path.name}.waiting-{os.getpid()}") if path else None
+
+
+def others_waiting(engine: Engine) -> bool:
+    """Whether another process waits for this DuckDB file (it left a marker beside it)."""
+    path = _duckdb_file(engine)
+    if path is None:
+        return False
+    mine = _wait_marker(engine)
+    return any(marker != mine for marker in path.parent.glob(f"{path.name}.waiting-*"))
+
+
+def connect(engine: Engine) -> Connection:
+    """A connection; for a DuckDB file held by another process, wait for it (up to
+    :func:`settings.duckdb_lock_wait` seconds), logging what for and how long."""
+    limit = settings.duckdb_lock_wait()
+    started = time.monotonic()
+    delay, logged_at, marker = 0.2, None, None
+    try:
+        while True:
+            try:
+                conn = engine.connect()
+            except Exception as exc:
+                if not _is_lock_conflict(exc):
+                    raise
+                waited = time.monotonic() - started
+                where = _duckdb_file(engine)
+                if waited >= limit:
+                    raise WarehouseUnavailableError(
+                        f"Gave up after waiting {waited:.0f} s (GC_DUCKDB_LOCK_WAIT) for the DuckDB "
+                        f"warehouse {where}: {_lock_holder(exc)} holds it. DuckDB lets one process "
+                        f"use a file at a time; run DuckDB writers through the Airflow pool "
+                        f"{settings.duckdb_pool()!r}, or use PostgreSQL for several workers."
+                    ) from None
+                if marker is None and (marker := _wait_marker(engine)) is not None:
+                    marker.touch()
+                if logged_at is None or time.monotonic() - logged_at >= 10:
+                    log.warning(
+                        "Waiting for the DuckDB warehouse %s: %s holds it (waited %.1f s of at most %.0f s)",
+                        where, _lock_holder(exc), waited, limit,
+                    )
+                    logged_at = time.monotonic()
+                time.sleep(min(delay, max(0.0, limit - waited)))
+                delay = min(delay * 2, 5.0)
+                continue
+            if marker is not None:
+                log.info("Got the DuckDB warehouse %s after %.1f s", _duckdb_file(engine), time.monotonic() - started)
+            return conn
+    finally:
+        if marker is not None:
+            marker.unlink(missing_ok=True)
+
+
+@contextmanager
+def explain_timeouts(engine: Engine) -> Iterator[None]:
+    """Turn PostgreSQL's cancelled statement into an error that says what happened and what to do."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _QUERY_CANCELED:
+            raise
+        raise WarehouseUnavailableError(
+            f"The warehouse {describe(engine)} cancelled a statement after "
+            f"statement_timeout={settings.warehouse_statement_timeout():g} s (GC_WAREHOUSE_STATEMENT_TIMEOUT): "
+            f"it waited for a lock another session holds, or the server is overloaded. "
+            f"The transaction was rolled back. ({str(exc.orig).splitlines()[0]})"
+        ) from exc
 
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
     """One unit of work: commits on success, rolls back on any error, never half-applies."""
-    conn = _connect(engine)
+    conn = connect(engine)
     try:
-        with conn.begin():
+        with explain_timeouts(engine), conn.begin():
             yield conn
     finally:
         conn.close()
@@ -108,7 +210,9 @@ class Session:
     transactions while they follow each other closely. Once the gap before a transaction was
     longer than ``release_after`` seconds (a throttled or slow API), the connection is closed
     after that transaction commits, so that other processes waiting for the DuckDB file get it
-    in between; reopening then costs little next to the wait. Each transaction still commits
+    in between; reopening then costs little next to the wait. It is also closed after any commit
+    while another process waits for the file (:func:`others_waiting`): the file is then held
+    only while writing. Each transaction still commits
     on its own: holding the connection changes nothing of what is durable when.
 
     :param duckdb_settings: ``SET`` on each DuckDB connection the session opens (e.g.
@@ -127,7 +231,7 @@ class Session:
         self._last_end: float | None = None
 
     def _open(self) -> Connection:
-        conn = _connect(self.engine)
+        conn = connect(self.engine)
         self.connections_opened += 1
         if is_duckdb(self.engine) and self.duckdb_settings:
             for name, value in self.duckdb_settings.items():
@@ -144,12 +248,13 @@ class Session:
             self._conn = self._open()
         committed = False
         try:
-            with self._conn.begin():
+            with explain_timeouts(self.engine), self._conn.begin():
                 yield self._conn
             committed = True
         finally:
             self._last_end = time.monotonic()
-            if not committed or gap > self.release_after:
+            # Hold the DuckDB file only while writing when another process waits for it.
+            if not committed or gap > self.release_after or others_waiting(self.engine):
                 self.close()
 
     def run(self, work: Callable[[Connection], T]) -> T:
