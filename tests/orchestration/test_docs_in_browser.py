@@ -1,9 +1,9 @@
 """Hostile merchant names in the real Airflow UI: the sync DAG's Docs panel, opened in a headless
 Chromium, shows them as the characters typed (no injected heading, link or image).
 
-Heavy (an Airflow metadata DB, the api-server, a browser: about a minute), so marked ``browser``:
-``pytest -m browser tests/orchestration/test_docs_in_browser.py``. Needs ``chromium`` and
-``chromium-driver`` (apt) and selenium (the ``test`` extra). The screenshots are kept in the
+Heavy (an Airflow metadata DB, the api-server, a browser: about a minute), so marked ``browser``
+(``make test`` runs it; ``-m "not browser"`` leaves it out). Needs ``chromium`` and
+``chromium-driver`` (apt; ``make test`` installs them when missing) and selenium (the ``test`` extra). The screenshots are kept in the
 test's temporary folder (their paths are printed) for a person to look at.
 """
 
