@@ -35,7 +35,7 @@ TRANSIENT = [
     InternalError(500, _envelope("gocardless", "Internal server error")),
     InternalError(503, _envelope("gocardless", "Service unavailable")),
     RateLimitError(429, _envelope("invalid_api_usage", "Rate limit exceeded"), retry_after=30),
-    MalformedResponseError(502, b"<html>bad gateway</html>", "text/html"),
+    MalformedResponseError(502, content_type="text/html", size=24),
     TransportError("Connection refused"),
     WarehouseUnavailableError("The warehouse cancelled a statement after statement_timeout=900 s"),
     sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly")),
