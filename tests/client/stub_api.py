@@ -115,6 +115,15 @@ def build_app() -> FastAPI:
             body["linked"] = {"payments": [p for p in PAYMENTS if p["id"] in ids]}
         return body
 
+    @app.get("/gateway_refusals/{shape}")
+    def gateway_refusal(shape: str):
+        """A proxy in front of the API refusing the request: ``<status>-html`` or ``<status>-empty``."""
+        status, _, body = shape.partition("-")
+        if body == "html":
+            page = f"<html><body><h1>{status} Unauthorized</h1><hr>nginx</body></html>"
+            return Response(page, status_code=int(status), media_type="text/html")
+        return Response(status_code=int(status))
+
     @app.get("/payout_items")
     def gone():
         return _error("gone", request_id="RQ410")

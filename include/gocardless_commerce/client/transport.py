@@ -20,6 +20,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from gocardless_commerce.client.errors import (
+    STATUS_ONLY_ERRORS,
     MalformedResponseError,
     TransportError,
     error_from_envelope,
@@ -190,13 +191,16 @@ class Transport:
         try:
             body = (decoder if status < 400 else _JSON_DECODER).decode(response.content)
         except msgspec.DecodeError:
-            raise MalformedResponseError(status, response.content, content_type) from None
-        if not isinstance(body, dict):
-            raise MalformedResponseError(status, response.content, content_type)
-        if status < 400:
+            body = None
+        if status < 400 and isinstance(body, dict):
             return body
-        envelope = body.get("error")
+        envelope = body.get("error") if isinstance(body, dict) else None
         if not isinstance(envelope, dict):
+            if status in STATUS_ONLY_ERRORS:
+                # A proxy or gateway answered (HTML, empty body): the status alone still says
+                # the token was refused, which must reach the merchant as AUTH_ERROR.
+                message = f"no GoCardless error body ({content_type or 'no content type'})"
+                raise STATUS_ONLY_ERRORS[status](status, {"message": message})
             raise MalformedResponseError(status, response.content, content_type)
         if status == 429:
             with self._lock:
