@@ -36,8 +36,8 @@ PAYMENTS = [
     for i in range(PAYMENT_COUNT)
 ]
 EVENTS = [
-    {"id": f"EV{i:05d}", "action": "confirmed", "resource_type": "payments",
-     "links": {"payment": f"PM{i:05d}"}}
+    {"id": f"EV{i:05d}", "created_at": f"2026-11-01T12:{i:02d}:00.000Z", "action": "confirmed",
+     "resource_type": "payments", "links": {"payment": f"PM{i:05d}"}}
     for i in range(30)
 ]
 
