@@ -543,7 +543,13 @@ class _Sync:
         self._log_stream("payout_items")
 
     def _note_changed_mandates(self, mandates: list[RecordHead]) -> None:
-        self.changed_mandates.update(m.id for m in mandates)
+        """Mandates whose events this run read, and the mandates that replace them (a replaced
+        mandate's subscriptions move to its ``links.new_mandate``)."""
+        for mandate in mandates:
+            self.changed_mandates.add(mandate.id)
+            successor = (mandate.links or {}).get("new_mandate")
+            if isinstance(successor, str):
+                self.changed_mandates.add(successor)
 
     def _log_stream(self, name: str) -> None:
         stats = self._stats(name)
