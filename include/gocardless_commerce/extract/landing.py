@@ -175,7 +175,10 @@ def _raw_rows(
             (dc, id_, user, None, *extra, payload, extracted, run)
             for id_, extra, payload in zip(ids, extras or (), payloads)
         ]
-    created = [_landed_created_at(head.created_at) for head in heads]
+    created = [
+        c if c is not None and len(c) == 24 and c[-1] == "Z" else _landed_created_at(c)
+        for c in (head.created_at for head in heads)
+    ]
     if resource.name == "events":
         return [
             (dc, id_, user, created_at, head.resource_type, head.action, payload, extracted, run)
