@@ -35,17 +35,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gocardless_commerce import settings
 from gocardless_commerce.extract import landing
+from gocardless_commerce.extract.identity import SeenRecords
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.client.errors import GoneError, NotFoundError
 from gocardless_commerce.client.pagination import DEFAULT_PAGE_SIZE, RawRecords, RecordHead
 from gocardless_commerce.client.records import Rejected
-from gocardless_commerce.extract.identity import SeenRecords
 from gocardless_commerce.client.timestamps import format_timestamp, parse_naive_utc, parse_timestamp
 from gocardless_commerce.warehouse.engine import Session, transaction
 
@@ -60,6 +59,11 @@ PAYOUT_ITEMS_MONTHS = 6
 #: Concurrent payout-item listings (one request per payout: latency-bound).
 PAYOUT_ITEM_FETCHERS = 4
 EVENTS = "events"
+#: Mandate event actions after which GoCardless may have changed the mandate's subscriptions
+#: without a subscription event (they are re-listed: one request per mandate).
+MANDATE_ACTIONS_CHANGING_SUBSCRIPTIONS = frozenset(
+    {"cancelled", "expired", "failed", "replaced", "reinstated", "transferred", "consumed", "blocked"}
+)
 
 
 def duckdb_settings() -> dict[str, str]:
@@ -91,8 +95,8 @@ class StreamStats:
     removed: int = 0
     repeated: int = 0  # identical copies of records already landed in this run (not landed again)
     conflicting: int = 0  # records that came back with different content in this run
-    quarantined_records: int = 0
-    quarantined: dict[str, int] = field(default_factory=dict)  # reason -> records
+    quarantined_records: int = 0  # records kept out of raw because they break their schema
+    quarantined: dict[str, int] = field(default_factory=dict)  # reason -> records (conflicting_copy: ids)
 
 
 @dataclass
@@ -508,11 +512,12 @@ class _Sync:
         events_since = format_timestamp(state[EVENTS] - overlap)
         log.info("Incremental sync of data connection %s: events since %s", self.request.data_connection_id, events_since)
         changed_types: set[str] = set()
-        self.land_stream(
-            EVENTS,
-            {"created_at[gte]": events_since},
-            on_records=lambda events: changed_types.update(e.resource_type for e in events),
-        )
+
+        def note_events(events: list[RecordHead]) -> None:
+            changed_types.update(e.resource_type for e in events)
+            self._note_changed_mandates(events)
+
+        self.land_stream(EVENTS, {"created_at[gte]": events_since}, on_records=note_events)
         self._log_stream(EVENTS)
         # The current state of every record those events touched, via include= (no GETs).
         for resource_type in sorted(changed_types & set(landing.EVENT_RESOURCE_TYPES)):
@@ -524,8 +529,7 @@ class _Sync:
                     "include": landing.EVENT_RESOURCE_TYPES[resource_type].include,
                 },
                 linked=resource_type,
-                on_records=self._note_payouts if resource_type == "payouts" else
-                self._note_changed_mandates if resource_type == "mandates" else None,
+                on_records=self._note_payouts if resource_type == "payouts" else None,
             )
         # Records created since each resource's cursor (covers resources without events).
         for resource in DIMENSION_RESOURCES + FACT_RESOURCES:
@@ -542,14 +546,16 @@ class _Sync:
         self.land_payout_items()
         self._log_stream("payout_items")
 
-    def _note_changed_mandates(self, mandates: list[RecordHead]) -> None:
-        """Mandates whose events this run read, and the mandates that replace them (a replaced
-        mandate's subscriptions move to its ``links.new_mandate``)."""
-        for mandate in mandates:
-            self.changed_mandates.add(mandate.id)
-            successor = (mandate.links or {}).get("new_mandate")
-            if isinstance(successor, str):
-                self.changed_mandates.add(successor)
+    def _note_changed_mandates(self, events: list[RecordHead]) -> None:
+        """Mandates whose events change their subscriptions, and the mandates that replace
+        them (a replaced mandate's subscriptions move to its ``links.new_mandate``)."""
+        for event in events:
+            if event.resource_type != "mandates" or event.action not in MANDATE_ACTIONS_CHANGING_SUBSCRIPTIONS:
+                continue
+            for link in ("mandate", "new_mandate"):
+                mandate_id = (event.links or {}).get(link)
+                if isinstance(mandate_id, str):
+                    self.changed_mandates.add(mandate_id)
 
     def _log_stream(self, name: str) -> None:
         stats = self._stats(name)
