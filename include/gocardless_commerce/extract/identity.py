@@ -97,6 +97,14 @@ class SeenRecords:
         self._remember(id_hashes, content_hashes, seen, at)
         return SortedChunk(land=land, repeated=repeated, conflicts=conflicts, earlier_landed=earlier_landed)
 
+    def landed(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` this stream landed in this run."""
+        if not len(self._ids) or not ids:
+            return set()
+        hashes = np.fromiter((hash(i) for i in ids), dtype=np.int64, count=len(ids))
+        at = np.minimum(np.searchsorted(self._ids, hashes), len(self._ids) - 1)
+        return {i for i, hit in zip(ids, (self._ids[at] == hashes).tolist()) if hit}
+
     def _remember(self, id_hashes: np.ndarray, content_hashes: np.ndarray, seen: np.ndarray, at: np.ndarray) -> None:
         """Add the new ids (a merge of two sorted arrays); ids seen before take their latest content."""
         if seen.any():

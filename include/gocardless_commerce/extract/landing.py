@@ -256,15 +256,40 @@ def land_quarantine(conn: Connection, records: Iterable[QuarantinedRecord], ctx:
 
 
 def landed_payloads(conn: Connection, resource: RawResource, data_connection_id: str, ids: Sequence[str]) -> dict[str, str]:
-    """The stored payload of each of ``ids`` (the copy an earlier chunk landed)."""
-    if not ids:
-        return {}
-    rows = conn.execute(
-        sa.text(f"SELECT id, CAST(payload AS VARCHAR) FROM {resource.table} WHERE data_connection_id = :dc AND id IN :ids")
-        .bindparams(sa.bindparam("ids", expanding=True)),
-        {"dc": data_connection_id, "ids": list(ids)},
-    ).all()
-    return dict(rows)
+    """The stored payload of each of ``ids`` that is landed (the copy an earlier chunk landed)."""
+    return dict(_select_by_ids(conn, resource, data_connection_id, ids, "id, CAST(payload AS VARCHAR)"))
+
+
+def landed_ids(conn: Connection, resource: RawResource, data_connection_id: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` are landed."""
+    return {row[0] for row in _select_by_ids(conn, resource, data_connection_id, ids, "id")}
+
+
+def mandates_with_subscriptions(conn: Connection, data_connection_id: str, mandate_ids: Sequence[str]) -> set[str]:
+    """Which of ``mandate_ids`` have a landed subscription."""
+    found: set[str] = set()
+    for start in range(0, len(mandate_ids), 5_000):
+        found.update(
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT (payload->'links'->>'mandate') FROM raw.gocardless_subscriptions "
+                    "WHERE data_connection_id = :dc AND (payload->'links'->>'mandate') IN :ids"
+                ).bindparams(sa.bindparam("ids", expanding=True)),
+                {"dc": data_connection_id, "ids": list(mandate_ids[start:start + 5_000])},
+            ).scalars()
+        )
+    return found
+
+
+def _select_by_ids(conn: Connection, resource: RawResource, data_connection_id: str, ids: Sequence[str], columns: str) -> list:
+    rows: list = []
+    for start in range(0, len(ids), 5_000):  # bounded parameter lists
+        rows += conn.execute(
+            sa.text(f"SELECT {columns} FROM {resource.table} WHERE data_connection_id = :dc AND id IN :ids")
+            .bindparams(sa.bindparam("ids", expanding=True)),
+            {"dc": data_connection_id, "ids": list(ids[start:start + 5_000])},
+        ).all()
+    return rows
 
 
 def mark_removed(

@@ -217,7 +217,8 @@ class _Sync:
         self.seen: dict[str, SeenRecords] = {}  # stream -> records landed in this run
         self.quarantine: list[landing.QuarantinedRecord] = []  # waiting for the next chunk's commit
         self.refunded_payments: set[str] = set()  # payments of the refunds landed in this run
-        self.changed_mandates: set[str] = set()  # mandates whose events this run read
+        self.changed_mandates: set[str] = set()  # mandates whose events may change subscriptions
+        self.successor_mandates: set[str] = set()  # mandates replacing one (links.new_mandate)
         self.result = SyncResult(
             data_connection_id=request.data_connection_id,
             run_id=request.run_id,
@@ -442,10 +443,13 @@ class _Sync:
 
         One request per payment: only payments touched by this run's refunds.
         """
-        wanted = sorted(payment_ids)
+        # A payment this run already landed (its own event, or created since the cursor) was
+        # read after its refunds were made: already current.
+        fresh = self.seen["payments"].landed(sorted(payment_ids)) if "payments" in self.seen else set()
+        wanted = sorted(set(payment_ids) - fresh)
         if only_missing and wanted:
             landed = self.session.run(
-                lambda conn: set(landing.landed_payloads(conn, landing.RESOURCES["payments"], self.request.data_connection_id, wanted))
+                lambda conn: landing.landed_ids(conn, landing.RESOURCES["payments"], self.request.data_connection_id, wanted)
             )
             wanted = [p for p in wanted if p not in landed]
         if not wanted:
@@ -468,9 +472,15 @@ class _Sync:
 
     def refresh_subscriptions_of_mandates(self) -> None:
         """A mandate's events (cancelled, reinstated, replaced…) change its subscriptions:
-        list each changed mandate's subscriptions (one listing per mandate)."""
-        for mandate_id in sorted(self.changed_mandates):
-            self.land_stream("subscriptions", {"mandate": mandate_id})
+        list the subscriptions of each changed mandate that has any landed, and of each mandate
+        replacing one (one listing per mandate; mandates of one-off payments cost nothing)."""
+        mandates = sorted(self.changed_mandates)
+        with_subscriptions = self.session.run(
+            lambda conn: landing.mandates_with_subscriptions(conn, self.request.data_connection_id, mandates)
+        ) if mandates else set()
+        for mandate_id in mandates:
+            if mandate_id in with_subscriptions or mandate_id in self.successor_mandates:
+                self.land_stream("subscriptions", {"mandate": mandate_id})
 
     # -- modes ---------------------------------------------------------------------------------
     def backfill(self) -> None:
@@ -556,6 +566,8 @@ class _Sync:
                 mandate_id = (event.links or {}).get(link)
                 if isinstance(mandate_id, str):
                     self.changed_mandates.add(mandate_id)
+                    if link == "new_mandate":
+                        self.successor_mandates.add(mandate_id)
 
     def _log_stream(self, name: str) -> None:
         stats = self._stats(name)
