@@ -71,7 +71,7 @@ BROKEN_PAYMENTS = {
 }
 
 
-def test_records_with_bad_fields_are_quarantined_and_the_rest_lands(odd_sandbox, warehouse):
+def test_records_with_bad_fields_are_quarantined_and_the_rest_lands(odd_sandbox, warehouse, caplog):
     payments = sorted(_truth(odd_sandbox, "payments"))
     broken = dict(zip(payments, BROKEN_PAYMENTS))  # payment id -> mode
     refund = sorted(_truth(odd_sandbox, "refunds"))[0]
@@ -84,7 +84,8 @@ def test_records_with_bad_fields_are_quarantined_and_the_rest_lands(odd_sandbox,
         {"resource": "payout_items", "id": payout, "mode": "string_amount"},
     ]})
 
-    result = _sync(odd_sandbox, warehouse, _request("run-1"))
+    with caplog.at_level("INFO", logger="gocardless_commerce.extract.sync"):
+        result = _sync(odd_sandbox, warehouse, _request("run-1"))
 
     # everything else landed, exactly as served
     landed = _landed(warehouse, "payments")
@@ -110,6 +111,8 @@ def test_records_with_bad_fields_are_quarantined_and_the_rest_lands(odd_sandbox,
         ).one()
     assert quarantined == result.records_quarantined
     assert json.loads(summary)["quarantined"] == result.quarantined
+    done = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Sync backfill")]
+    assert f"{result.records_quarantined} quarantined {result.quarantined}" in done[0]  # the task log
     # the placeholder did not move (nor break) the events cursor
     assert _cursors(warehouse)["events"] <= PINNED_NOW.replace(tzinfo=None)
 
