@@ -133,7 +133,7 @@ class OddRecords:
             repeat, reverse = resource in self.repeat_pages, resource in self.reverse
         served: list[bytes] = []
         for position, body in enumerate(bodies):
-            key = payout_id if payout_id is not None else None
+            key = payout_id  # payout items have no id: their payout's stands for them
             if key is None and (targets or conflicting):
                 key = json.loads(body).get("id")
             first_item = payout_id is None or position == 0

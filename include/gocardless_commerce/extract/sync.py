@@ -445,8 +445,9 @@ class _Sync:
         """
         # A payment this run already landed (its own event, or created since the cursor) was
         # read after its refunds were made: already current.
-        fresh = self.seen["payments"].landed(sorted(payment_ids)) if "payments" in self.seen else set()
-        wanted = sorted(set(payment_ids) - fresh)
+        candidates = sorted(set(payment_ids))
+        fresh = self.seen["payments"].landed(candidates) if "payments" in self.seen else set()
+        wanted = [p for p in candidates if p not in fresh]
         if only_missing and wanted:
             landed = self.session.run(
                 lambda conn: landing.landed_ids(conn, landing.RESOURCES["payments"], self.request.data_connection_id, wanted)
@@ -457,6 +458,7 @@ class _Sync:
         stats = self._stats("payments")
         before = self.client.request_count
         fetched = RawRecords(raw=[], heads=[])
+        refreshed = 0
         for payment_id in wanted:
             try:
                 records = self.client.get_raw("payments", payment_id)
@@ -466,9 +468,13 @@ class _Sync:
             self._reject("payments", stats, records.rejected)
             fetched.raw.extend(records.raw)
             fetched.heads.extend(records.heads)
+            refreshed += len(records)
+            if len(fetched) >= self.request.chunk_size:
+                self._land_chunk(landing.RESOURCES["payments"], stats, fetched)
+                fetched = RawRecords(raw=[], heads=[])
         self._land_chunk(landing.RESOURCES["payments"], stats, fetched)
         stats.requests += self.client.request_count - before
-        log.info("payments: %d refreshed through their refunds", len(fetched))
+        log.info("payments: %d refreshed through their refunds", refreshed)
 
     def refresh_subscriptions_of_mandates(self) -> None:
         """A mandate's events (cancelled, reinstated, replaced…) change its subscriptions:
