@@ -1,4 +1,5 @@
-"""Sandbox-only admin endpoints under ``/sandbox/``: health, the simulated clock and faults.
+"""Sandbox-only admin endpoints under ``/sandbox/``: health, the simulated clock, faults and
+odd records.
 
 Every one needs the admin secret in the ``Sandbox-Admin-Secret`` header (see
 :mod:`gocardless_sandbox.security`), and none returns access tokens (those come from OAuth
@@ -60,6 +61,25 @@ async def put_faults(request: Request) -> dict[str, Any]:
         raise ApiProblem(422, type_="validation_failed", message="Validation failed",
                          errors=[{"field": "faults", "message": str(exc)}]) from None
     return request.app.state.faults.to_dict()
+
+
+@router.get("/odd_records")
+def get_odd_records(request: Request) -> dict[str, Any]:
+    return request.app.state.odd_records.to_dict()
+
+
+@router.put("/odd_records")
+async def put_odd_records(request: Request) -> dict[str, Any]:
+    """Replace the odd-record configuration (``{}`` clears it); see ``gocardless_sandbox.odd_records``."""
+    try:
+        config = await request.json()
+        if not isinstance(config, dict):
+            raise ValueError("the body must be a JSON object")
+        request.app.state.odd_records.replace(config)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ApiProblem(422, type_="validation_failed", message="Validation failed",
+                         errors=[{"field": "odd_records", "message": str(exc)}]) from None
+    return request.app.state.odd_records.to_dict()
 
 
 @router.get("/merchants")

@@ -34,6 +34,7 @@ from gocardless_sandbox import admin, oauth
 from gocardless_sandbox.config import SandboxConfig
 from gocardless_sandbox.errors import error_body
 from gocardless_sandbox.middleware import SHIFT_STATE, FaultConfig, FaultInjectionMiddleware, RateLimitMiddleware
+from gocardless_sandbox.odd_records import OddRecords
 from gocardless_sandbox.problems import ApiProblem, not_found, validation_failed
 from gocardless_sandbox.security import new_admin_secret
 from gocardless_sandbox.simulation import Simulation
@@ -229,12 +230,17 @@ def resource_router(resource: str) -> APIRouter:
         except CursorNotFound:
             raise ApiProblem(400, type_="invalid_api_usage", reason="cursor_invalid", message="The cursor is not valid.") from None
         linked = linked_records(store, principal.organisation_id, include, page) if include else None
+        odd: OddRecords = request.app.state.odd_records
+        if odd.active:
+            page = Page(odd.apply(resource, page.bodies), page.before, page.after)
+            linked = {name: odd.apply(name, bodies) for name, bodies in (linked or {}).items()} if include else None
         return page_response(resource, page, limit, linked)
 
     def get_record(record_id: str, request: Request, principal: Principal = Depends(authenticate)) -> Response:
         raw = request.app.state.store.get_raw(principal.organisation_id, resource, record_id)
         if raw is None:
             raise not_found()
+        raw = request.app.state.odd_records.apply(resource, [raw], listing=False)[0]
         return Response(b'{"' + resource.encode() + b'":' + raw + b"}", media_type="application/json")
 
     router.add_api_route(f"/{resource}", list_records, methods=["GET"], name=f"list_{resource}")
@@ -261,6 +267,9 @@ def payout_items_router() -> APIRouter:
             raise ApiProblem(410, type_="invalid_api_usage", reason="gone",
                              message="Payout items are only available for payouts created in the last 6 months.")
         page = store.payout_items_page(payout_id, limit, query.get("after"))
+        odd: OddRecords = request.app.state.odd_records
+        if odd.active:
+            page = Page(odd.apply("payout_items", page.bodies, payout_id=payout_id), page.before, page.after)
         return page_response("payout_items", page, limit)
 
     return router
@@ -369,8 +378,9 @@ def create_app(store: SandboxStore, config: SandboxConfig, simulation: Simulatio
 
     ``app.state`` holds ``store``, ``config``, ``admin_secret`` (what ``/sandbox/`` routes
     require), ``simulation`` (clock and writes), ``faults``
-    (the :class:`FaultConfig` the fault injector reads; change it via ``PUT /sandbox/faults``)
-    and ``faults_injected`` (how many responses each fault broke).
+    (the :class:`FaultConfig` the fault injector reads; change it via ``PUT /sandbox/faults``),
+    ``faults_injected`` (how many responses each fault broke) and ``odd_records``
+    (:class:`OddRecords`; ``PUT /sandbox/odd_records``).
     """
     app = FastAPI(title="GoCardless sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
@@ -379,6 +389,7 @@ def create_app(store: SandboxStore, config: SandboxConfig, simulation: Simulatio
     app.state.admin_secret = config.admin_secret or new_admin_secret()
     app.state.faults = FaultConfig()
     app.state.faults_injected = {}  # fault name -> responses it broke
+    app.state.odd_records = OddRecords()
     install_error_handlers(app)
     for resource in RESOURCES:
         app.include_router(resource_router(resource))

@@ -36,8 +36,8 @@ PAYMENTS = [
     for i in range(PAYMENT_COUNT)
 ]
 EVENTS = [
-    {"id": f"EV{i:05d}", "action": "confirmed", "resource_type": "payments",
-     "links": {"payment": f"PM{i:05d}"}}
+    {"id": f"EV{i:05d}", "created_at": f"2026-11-01T12:{i:02d}:00.000Z", "action": "confirmed",
+     "resource_type": "payments", "links": {"payment": f"PM{i:05d}"}}
     for i in range(30)
 ]
 
@@ -114,6 +114,15 @@ def build_app() -> FastAPI:
             ids = {e["links"]["payment"] for e in body["events"]}
             body["linked"] = {"payments": [p for p in PAYMENTS if p["id"] in ids]}
         return body
+
+    @app.get("/gateway_refusals/{shape}")
+    def gateway_refusal(shape: str):
+        """A proxy in front of the API refusing the request: ``<status>-html`` or ``<status>-empty``."""
+        status, _, body = shape.partition("-")
+        if body == "html":
+            page = f"<html><body><h1>{status} Unauthorized</h1><hr>nginx</body></html>"
+            return Response(page, status_code=int(status), media_type="text/html")
+        return Response(status_code=int(status))
 
     @app.get("/payout_items")
     def gone():

@@ -111,6 +111,10 @@ def test_raw_pages_retry_truncated_bodies_and_reject_bodies_without_the_list(cli
     with pytest.raises(MalformedResponseError):
         raw_page_from_body("payments", {"meta": msgspec.Raw(b"{}")})
     with pytest.raises(MalformedResponseError):
-        raw_page_from_body("payments", {"payments": msgspec.Raw(b"[1, 2]")})
-    page = raw_page_from_body("payments", {"payments": msgspec.Raw(b'[{"id":"PM1", "x": [1]}]'), "linked": msgspec.Raw(b"null")})
-    assert bytes(page.records.raw[0]) == b'{"id":"PM1", "x": [1]}' and page.linked == {} and page.after is None
+        raw_page_from_body("payments", {"payments": msgspec.Raw(b'{"id": "PM1"}')})
+    # records that are not objects are the records' fault, not the page's: rejected, kept as sent
+    page = raw_page_from_body("payments", {"payments": msgspec.Raw(b"[1, 2]")})
+    assert len(page.records) == 0 and [r.reasons for r in page.records.rejected] == [("not_an_object",)] * 2
+    record = b'{"id":"PM1", "created_at": "2026-11-01T00:00:00.000Z", "amount": 5, "x": [1]}'
+    page = raw_page_from_body("payments", {"payments": msgspec.Raw(b"[" + record + b"]"), "linked": msgspec.Raw(b"null")})
+    assert bytes(page.records.raw[0]) == record and page.linked == {} and page.after is None

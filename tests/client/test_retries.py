@@ -15,6 +15,7 @@ from gocardless_commerce.client import (
     MalformedResponseError,
     NotFoundError,
     RateLimitError,
+    PermissionsError,
     TransportError,
     ValidationFailedError,
 )
@@ -177,6 +178,25 @@ def test_401_is_not_retried(make_client):
     with pytest.raises(AuthenticationError):
         client.get("payments", "PM00001")
     assert client.request_count == 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "error"),
+    [
+        ("401-html", AuthenticationError),
+        ("401-empty", AuthenticationError),
+        ("403-html", PermissionsError),
+        ("403-empty", PermissionsError),
+    ],
+)
+def test_a_refusal_without_the_error_envelope_is_classified_by_status(client, shape, error):
+    """A proxy or gateway answering 401/403 (HTML or nothing) still means AUTH_ERROR."""
+    with pytest.raises(error) as excinfo:
+        client.get("gateway_refusals", shape)
+    assert not isinstance(excinfo.value, MalformedResponseError)
+    assert excinfo.value.status == int(shape[:3])
+    assert "no GoCardless error body" in str(excinfo.value)
+    assert client.request_count == 1 and client.retry_count == 0
 
 
 def test_post_retries_reuse_the_idempotency_key(client, stub):

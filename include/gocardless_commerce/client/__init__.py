@@ -24,6 +24,7 @@ from gocardless_commerce.client.errors import (
 from gocardless_commerce.client.oauth import CONNECT_URLS, exchange_code, oauth_urls
 from gocardless_commerce.client.pagination import Page, RawPage, RawRecords, RecordHead
 from gocardless_commerce.client.rate_limit import RateLimit, RateLimitWaits
+from gocardless_commerce.client.records import Rejected, parse_created_at
 
 __all__ = [
     "CONNECT_URLS",
@@ -46,9 +47,11 @@ __all__ = [
     "RawPage",
     "RawRecords",
     "RecordHead",
+    "Rejected",
     "TransportError",
     "ValidationFailedError",
     "exchange_code",
     "is_transient",
     "oauth_urls",
+    "parse_created_at",
 ]

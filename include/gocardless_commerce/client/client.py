@@ -17,18 +17,21 @@ from importlib import metadata
 from typing import Any, Literal
 from urllib.parse import quote
 
+import msgspec
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential_jitter
 
-from gocardless_commerce.client.errors import RateLimitError, is_transient
+from gocardless_commerce.client.errors import MalformedResponseError, RateLimitError, is_transient
 from gocardless_commerce.client.pagination import (
     RAW_BODY_DECODER,
     Page,
     RawPage,
+    RawRecords,
     page_from_body,
     paginate,
     raw_page_from_body,
+    raw_records,
 )
 from gocardless_commerce.client.rate_limit import RateLimit, RateLimitWaits
 from gocardless_commerce.client.transport import Transport, mask_token
@@ -233,6 +236,14 @@ class GoCardlessClient:
         """``GET /<resource>/<id>``, unwrapped from its envelope."""
         body = self._call("GET", f"/{resource}/{quote(id, safe='')}")
         return body.get(resource, body)
+
+    def get_raw(self, resource: str, id: str) -> RawRecords:
+        """:meth:`get`, the record left as the JSON the API sent and checked against its
+        schema like a listed one (a bad record comes back in ``rejected``)."""
+        body = self._call("GET", f"/{resource}/{quote(id, safe='')}", decoder=RAW_BODY_DECODER)
+        if resource not in body:
+            raise MalformedResponseError(200, detail=f"response without a {resource!r} object")
+        return raw_records(resource, msgspec.Raw(b"[" + bytes(body[resource]) + b"]"))
 
     def post(
         self, path: str, body: Mapping[str, Any] | None, idempotency_key: str | None = None

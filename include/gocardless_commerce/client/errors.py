@@ -205,6 +205,9 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     429: RateLimitError,
 }
 
+#: Statuses whose meaning does not depend on the body: classified even without an envelope.
+STATUS_ONLY_ERRORS: dict[int, type[ApiError]] = {401: AuthenticationError, 403: PermissionsError}
+
 _BY_TYPE: dict[str, type[ApiError]] = {
     "validation_failed": ValidationFailedError,
     "invalid_state": InvalidStateError,

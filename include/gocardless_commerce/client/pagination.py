@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from gocardless_commerce.client.errors import MalformedResponseError
+from gocardless_commerce.client.records import RecordHead, Rejected, parse_records
 
 DEFAULT_PAGE_SIZE = 500  # the API's maximum; the default of 50 would cost 10x the requests
 
@@ -53,24 +55,19 @@ def page_from_body(resource: str, body: Mapping[str, Any]) -> Page:
     )
 
 
-class RecordHead(msgspec.Struct, frozen=True):
-    """The few fields of a record that a sync reads; the rest stays in its raw JSON."""
-
-    id: str | None = None
-    created_at: str | None = None
-    resource_type: str | None = None  # events
-    action: str | None = None  # events
-    type: str | None = None  # payout items
-    links: dict[str, Any] | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class RawRecords:
     """Records as the API sent them: ``raw[i]`` is record *i*'s exact JSON, ``heads[i]`` its
-    :class:`RecordHead`. Nothing else of a record is decoded into Python objects."""
+    declared fields (:mod:`~.records`). Nothing else of a record is decoded into Python objects.
+
+    ``rejected``: the page's records that do not match their schema, kept as sent with their
+    reasons (they are not in ``raw``). ``newest``: the newest ``created_at`` of ``heads``.
+    """
 
     raw: list[msgspec.Raw]
     heads: list[RecordHead]
+    rejected: list[Rejected] = field(default_factory=list)
+    newest: datetime | None = None
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -88,31 +85,30 @@ class RawPage:
 
 #: A list response with its values left undecoded: what the transport returns for raw pages.
 RAW_BODY_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
-_HEADS = msgspec.json.Decoder(list[RecordHead])
 _ANY = msgspec.json.Decoder()
 _RAW_GROUPS = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
 
 
-def _raw_records(resource: str, value: msgspec.Raw | None) -> RawRecords:
+def raw_records(resource: str, value: msgspec.Raw | None) -> RawRecords:
     try:
         if value is None:
             raise msgspec.ValidationError("missing")
-        return RawRecords(raw=_RAW_LIST.decode(value), heads=_HEADS.decode(value))
+        parsed = parse_records(resource, value)
     except msgspec.ValidationError:
-        raise MalformedResponseError(200, detail=f"list response without a {resource!r} array of objects") from None
+        raise MalformedResponseError(200, detail=f"list response without a {resource!r} array") from None
+    return RawRecords(raw=parsed.raw, heads=parsed.heads, rejected=parsed.rejected, newest=parsed.newest)
 
 
 def raw_page_from_body(resource: str, body: Mapping[str, msgspec.Raw]) -> RawPage:
     """:func:`page_from_body` for a body decoded by :data:`RAW_BODY_DECODER`."""
-    records = _raw_records(resource, body.get(resource))
+    records = raw_records(resource, body.get(resource))
     meta = _ANY.decode(body["meta"]) if "meta" in body else None
     cursors = ((meta if isinstance(meta, dict) else None) or {}).get("cursors") or {}
     try:
         groups = _RAW_GROUPS.decode(body["linked"]) if "linked" in body else None
     except msgspec.ValidationError:
         raise MalformedResponseError(200, detail="list response whose 'linked' is not an object") from None
-    linked = {name: _raw_records(name, value) for name, value in (groups or {}).items()}
+    linked = {name: raw_records(name, value) for name, value in (groups or {}).items()}
     return RawPage(records=records, linked=linked, after=cursors.get("after"), before=cursors.get("before"))
 
 

@@ -21,6 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from gocardless_commerce.client.errors import (
+    STATUS_ONLY_ERRORS,
     MalformedResponseError,
     TransportError,
     error_from_envelope,
@@ -191,13 +192,19 @@ class Transport:
         try:
             body = (decoder if status < 400 else _JSON_DECODER).decode(response.content)
         except msgspec.DecodeError:
-            raise malformed_response(response) from None
-        if not isinstance(body, dict):
-            raise malformed_response(response)
+            body = None
         if status < 400:
+            if isinstance(body, dict):
+                return body
+            raise malformed_response(response)
             return body
-        envelope = body.get("error")
+        envelope = body.get("error") if isinstance(body, dict) else None
         if not isinstance(envelope, dict):
+            if status in STATUS_ONLY_ERRORS:
+                # A proxy or gateway answered (HTML, empty body): the status alone still says
+                # the token was refused, which must reach the merchant as AUTH_ERROR.
+                content_type = response.headers.get("Content-Type") or "no content type"
+                raise STATUS_ONLY_ERRORS[status](status, {"message": f"no GoCardless error body ({content_type})"})
             raise malformed_response(response)
         if status == 429:
             with self._lock:

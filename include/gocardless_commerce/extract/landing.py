@@ -2,19 +2,24 @@
 
 A record lands exactly as the API returned it (``payload``), next to the columns every table
 shares (``user_id``, ``data_connection_id``, ``id``, ``created_at``, ``extracted_at``, the DAG
-``run_id``). Payout items have no id of their own, so :func:`payout_item_ids` synthesises a
-stable one.
+``run_id``). Payout items have no id of their own, so :func:`payout_item_key` synthesises one
+from what the item is. Records the sync cannot read or trust land in
+``raw.gocardless_quarantine`` instead (:func:`land_quarantine`), one row per record and reason.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 import msgspec
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+from gocardless_commerce.client.records import parse_created_at
 
 from gocardless_commerce.warehouse.loader import Column, UpsertTarget, change_missing, upsert
 
@@ -95,25 +100,21 @@ class LandingContext:
     extracted_at: str  # ISO timestamp, UTC
 
 
-def payout_item_ids(payout_id: str, items: Sequence[dict]) -> list[str]:
-    """Stable keys for a payout's items: payout + type + linked object + occurrence number.
+def payout_item_key(payout_id: str, item_type: str | None, links: dict | None, amount: object) -> str:
+    """A payout item's identity: payout + type + linked object + amount.
 
-    The API gives items no id; the same (type, linked object) can occur more than once in a
-    payout (e.g. two fees on one payment), hence the occurrence number, counted in API order.
+    The API gives items no id. A key made of what the item *is* survives a page served twice
+    and a listing in another order (an occurrence number over the listing would count a
+    repeated page as new items). Two items identical in all four are one item.
     """
-    return _item_ids(payout_id, ((item.get("type"), item.get("links")) for item in items))
+    links = links or {}
+    linked = links.get("payment") or links.get("refund") or links.get("mandate") or "-"
+    return f"{payout_id}:{item_type}:{linked}:{amount}"
 
 
-def _item_ids(payout_id: str, items: Iterable[tuple[str | None, dict | None]]) -> list[str]:
-    seen: Counter[str] = Counter()
-    ids = []
-    for item_type, links in items:
-        links = links or {}
-        linked = links.get("payment") or links.get("refund") or links.get("mandate") or "-"
-        base = f"{payout_id}:{item_type}:{linked}"
-        seen[base] += 1
-        ids.append(f"{base}:{seen[base]}")
-    return ids
+def payout_item_ids(payout_id: str, items: Sequence[dict]) -> list[str]:
+    """:func:`payout_item_key` of each item (decoded items)."""
+    return [payout_item_key(payout_id, item.get("type"), item.get("links"), item.get("amount")) for item in items]
 
 
 def _rows(
@@ -146,28 +147,44 @@ def _rows(
     return rows
 
 
+def _landed_created_at(value: str | None) -> str | None:
+    """``created_at`` as the TIMESTAMP column takes it: GoCardless' own form (``…000Z``) as
+    sent, any other offset converted to naive UTC (a cast would drop or misread it)."""
+    if value is None or (len(value) == 24 and value[-1] == "Z"):
+        return value
+    moment = parse_created_at(value)
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ") if moment else None
+
+
 def _raw_rows(
     resource: RawResource,
     records: RawRecords,
     ctx: LandingContext,
-    extra: tuple = (),
+    extras: Sequence[tuple] | None = None,
     ids: Sequence[str] | None = None,
 ) -> list[tuple]:
-    """:func:`_rows` for records kept as the API's JSON: the payload is those exact bytes."""
+    """:func:`_rows` for records kept as the API's JSON: the payload is those exact bytes.
+    ``extras``: each record's extra columns (payout items: its payout)."""
     dc, user, extracted, run = ctx.data_connection_id, ctx.user_id, ctx.extracted_at, ctx.run_id
     heads = records.heads
     if ids is None:
         ids = [head.id for head in heads]
     payloads = [str(raw, "utf-8") for raw in records.raw]
+    if resource.name == "payout_items":
+        return [
+            (dc, id_, user, None, *extra, payload, extracted, run)
+            for id_, extra, payload in zip(ids, extras or (), payloads)
+        ]
+    created = [
+        c if c is not None and len(c) == 24 and c[-1] == "Z" else _landed_created_at(c)
+        for c in (head.created_at for head in heads)
+    ]
     if resource.name == "events":
         return [
-            (dc, id_, user, head.created_at, head.resource_type, head.action, payload, extracted, run)
-            for id_, head, payload in zip(ids, heads, payloads)
+            (dc, id_, user, created_at, head.resource_type, head.action, payload, extracted, run)
+            for id_, head, created_at, payload in zip(ids, heads, created, payloads)
         ]
-    return [
-        (dc, id_, user, head.created_at, *extra, payload, extracted, run)
-        for id_, head, payload in zip(ids, heads, payloads)
-    ]
+    return [(dc, id_, user, created_at, payload, extracted, run) for id_, created_at, payload in zip(ids, created, payloads)]
 
 
 def land(conn: Connection, resource: RawResource, records: Sequence[dict], ctx: LandingContext) -> int:
@@ -175,14 +192,23 @@ def land(conn: Connection, resource: RawResource, records: Sequence[dict], ctx: 
     return upsert(conn, resource.target, _rows(resource, records, ctx, None))
 
 
-def land_raw(conn: Connection, resource: RawResource, records: RawRecords, ctx: LandingContext) -> int:
+def land_raw(
+    conn: Connection,
+    resource: RawResource,
+    records: RawRecords,
+    ctx: LandingContext,
+    *,
+    ids: Sequence[str] | None = None,
+    extras: Sequence[tuple] | None = None,
+) -> int:
     """:func:`land` for records as the API sent them (:meth:`GoCardlessClient.iter_raw_pages`):
-    the payload is stored byte for byte, never decoded and re-encoded."""
-    return upsert(conn, resource.target, _raw_rows(resource, records, ctx))
+    the payload is stored byte for byte, never decoded and re-encoded. ``ids`` replace the
+    records' own (payout items), ``extras`` fill each record's extra columns."""
+    return upsert(conn, resource.target, _raw_rows(resource, records, ctx, extras, ids))
 
 
 def land_payout_items(conn: Connection, payouts: Sequence[tuple[str, Sequence[dict]]], ctx: LandingContext) -> int:
-    """Land the items of several payouts with one upsert, keyed by :func:`payout_item_ids`."""
+    """Land the items of several payouts with one upsert, keyed by :func:`payout_item_key`."""
     resource = RESOURCES["payout_items"]
     rows = []
     for payout_id, items in payouts:
@@ -190,16 +216,80 @@ def land_payout_items(conn: Connection, payouts: Sequence[tuple[str, Sequence[di
     return upsert(conn, resource.target, rows)
 
 
-def land_raw_payout_items(
-    conn: Connection, payouts: Sequence[tuple[str, RawRecords]], ctx: LandingContext
-) -> int:
-    """:func:`land_payout_items` for items as the API sent them (see :func:`land_raw`)."""
-    resource = RESOURCES["payout_items"]
-    rows = []
-    for payout_id, items in payouts:
-        ids = _item_ids(payout_id, ((head.type, head.links) for head in items.heads))
-        rows += _raw_rows(resource, items, ctx, (payout_id,), ids)
-    return upsert(conn, resource.target, rows)
+@dataclass(frozen=True)
+class QuarantinedRecord:
+    """One record and one reason it was quarantined for, its JSON as the API sent it."""
+
+    resource: str
+    payload: str
+    reason: str
+    detail: str
+    record_id: str | None = None
+
+    @property
+    def record_key(self) -> str:
+        """The payload's SHA-256: one row per record as sent, also without a readable id."""
+        return hashlib.sha256(self.payload.encode()).hexdigest()
+
+
+QUARANTINE = UpsertTarget(
+    table="raw.gocardless_quarantine",
+    key=("data_connection_id", "resource", "record_key", "reason"),
+    columns=(
+        Column("data_connection_id"), Column("resource"), Column("record_key"), Column("reason"),
+        Column("record_id"), Column("user_id"), Column("payload", "JSON"), Column("detail"),
+        Column("first_seen_run_id"), Column("last_seen_run_id"),
+    ),
+    change_check=None,  # a rerun by another run only moves last_seen_run_id
+    preserve_columns=("first_seen_run_id",),
+)
+
+
+def land_quarantine(conn: Connection, records: Iterable[QuarantinedRecord], ctx: LandingContext) -> int:
+    """Upsert quarantined records; returns how many rows were new or changed."""
+    rows = [
+        (ctx.data_connection_id, q.resource, q.record_key, q.reason, q.record_id, ctx.user_id,
+         q.payload, q.detail, ctx.run_id, ctx.run_id)
+        for q in records
+    ]
+    return upsert(conn, QUARANTINE, rows)
+
+
+def landed_payloads(conn: Connection, resource: RawResource, data_connection_id: str, ids: Sequence[str]) -> dict[str, str]:
+    """The stored payload of each of ``ids`` that is landed (the copy an earlier chunk landed)."""
+    return dict(_select_by_ids(conn, resource, data_connection_id, ids, "id, CAST(payload AS VARCHAR)"))
+
+
+def landed_ids(conn: Connection, resource: RawResource, data_connection_id: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` are landed."""
+    return {row[0] for row in _select_by_ids(conn, resource, data_connection_id, ids, "id")}
+
+
+def mandates_with_subscriptions(conn: Connection, data_connection_id: str, mandate_ids: Sequence[str]) -> set[str]:
+    """Which of ``mandate_ids`` have a landed subscription."""
+    found: set[str] = set()
+    for start in range(0, len(mandate_ids), 5_000):
+        found.update(
+            conn.execute(
+                sa.text(
+                    "SELECT DISTINCT (payload->'links'->>'mandate') FROM raw.gocardless_subscriptions "
+                    "WHERE data_connection_id = :dc AND (payload->'links'->>'mandate') IN :ids"
+                ).bindparams(sa.bindparam("ids", expanding=True)),
+                {"dc": data_connection_id, "ids": list(mandate_ids[start:start + 5_000])},
+            ).scalars()
+        )
+    return found
+
+
+def _select_by_ids(conn: Connection, resource: RawResource, data_connection_id: str, ids: Sequence[str], columns: str) -> list:
+    rows: list = []
+    for start in range(0, len(ids), 5_000):  # bounded parameter lists
+        rows += conn.execute(
+            sa.text(f"SELECT {columns} FROM {resource.table} WHERE data_connection_id = :dc AND id IN :ids")
+            .bindparams(sa.bindparam("ids", expanding=True)),
+            {"dc": data_connection_id, "ids": list(ids[start:start + 5_000])},
+        ).all()
+    return rows
 
 
 def mark_removed(

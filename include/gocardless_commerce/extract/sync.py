@@ -40,9 +40,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from gocardless_commerce import settings
 from gocardless_commerce.extract import landing
+from gocardless_commerce.extract.identity import SeenRecords
 from gocardless_commerce.client import GoCardlessClient
-from gocardless_commerce.client.errors import GoneError
+from gocardless_commerce.client.errors import GoneError, NotFoundError
 from gocardless_commerce.client.pagination import DEFAULT_PAGE_SIZE, RawRecords, RecordHead
+from gocardless_commerce.client.records import Rejected
 from gocardless_commerce.client.timestamps import format_timestamp, parse_naive_utc, parse_timestamp
 from gocardless_commerce.warehouse.engine import Session, transaction
 
@@ -57,6 +59,11 @@ PAYOUT_ITEMS_MONTHS = 6
 #: Concurrent payout-item listings (one request per payout: latency-bound).
 PAYOUT_ITEM_FETCHERS = 4
 EVENTS = "events"
+#: Mandate event actions after which GoCardless may have changed the mandate's subscriptions
+#: without a subscription event (they are re-listed: one request per mandate).
+MANDATE_ACTIONS_CHANGING_SUBSCRIPTIONS = frozenset(
+    {"cancelled", "expired", "failed", "replaced", "reinstated", "transferred", "consumed", "blocked"}
+)
 
 
 def duckdb_settings() -> dict[str, str]:
@@ -81,11 +88,15 @@ def months_before(moment: datetime, months: int) -> datetime:
 
 @dataclass
 class StreamStats:
-    records: int = 0
+    records: int = 0  # distinct records landed (a copy already landed in this run is not counted)
     changed: int = 0
     pages: int = 0
     requests: int = 0
     removed: int = 0
+    repeated: int = 0  # identical copies of records already landed in this run (not landed again)
+    conflicting: int = 0  # records that came back with different content in this run
+    quarantined_records: int = 0  # records kept out of raw because they break their schema
+    quarantined: dict[str, int] = field(default_factory=dict)  # reason -> records (conflicting_copy: ids)
 
 
 @dataclass
@@ -108,6 +119,19 @@ class SyncResult:
     def records_changed(self) -> int:
         return sum(s.changed for s in self.streams.values())
 
+    @property
+    def records_quarantined(self) -> int:
+        return sum(s.quarantined_records for s in self.streams.values())
+
+    @property
+    def quarantined(self) -> dict[str, int]:
+        """Quarantined records by reason, over every stream."""
+        totals: dict[str, int] = {}
+        for stats in self.streams.values():
+            for reason, count in stats.quarantined.items():
+                totals[reason] = totals.get(reason, 0) + count
+        return dict(sorted(totals.items()))
+
     def as_dict(self) -> dict:
         return {
             "data_connection_id": self.data_connection_id,
@@ -118,6 +142,8 @@ class SyncResult:
             "api_requests": self.api_requests,
             "records_landed": self.records_landed,
             "records_changed": self.records_changed,
+            "records_quarantined": self.records_quarantined,
+            "quarantined": self.quarantined,
             "streams": {name: vars(stats) for name, stats in sorted(self.streams.items())},
         }
 
@@ -188,6 +214,11 @@ class _Sync:
         )
         self.cursors: dict[str, datetime | None] = {}
         self.touched_payouts: dict[str, str] = {}  # payout id -> created_at
+        self.seen: dict[str, SeenRecords] = {}  # stream -> records landed in this run
+        self.quarantine: list[landing.QuarantinedRecord] = []  # waiting for the next chunk's commit
+        self.refunded_payments: set[str] = set()  # payments of the refunds landed in this run
+        self.changed_mandates: set[str] = set()  # mandates whose events may change subscriptions
+        self.successor_mandates: set[str] = set()  # mandates replacing one (links.new_mandate)
         self.result = SyncResult(
             data_connection_id=request.data_connection_id,
             run_id=request.run_id,
@@ -199,11 +230,16 @@ class _Sync:
     def _stats(self, name: str) -> StreamStats:
         return self.result.streams.setdefault(name, StreamStats())
 
-    def _advance_cursor(self, stream: str, records: Iterable[RecordHead]) -> None:
-        latest = max((r.created_at for r in records if r.created_at), default=None)
-        if latest is None:
+    def _advance_cursor(self, stream: str, newest: datetime | None, window_start: datetime | None) -> None:
+        """Move ``stream``'s cursor to the newest parsed ``created_at`` landed, clamped to the
+        window asked for: a record older than ``created_at[gte]`` (a server ignoring the
+        filter) does not pull it before the window, one beyond the run's ``now`` (a bad clock,
+        year 2999) does not push it past records still to come. Never backwards."""
+        if newest is None:
             return
-        moment = parse_timestamp(latest)
+        moment = min(newest, self.request.now)
+        if window_start is not None:
+            moment = max(moment, window_start)
         current = self.cursors.get(stream)
         if current is None or moment > current:
             self.cursors[stream] = moment
@@ -223,23 +259,27 @@ class _Sync:
         memory).
 
         Records stay the JSON the API sent (:meth:`GoCardlessClient.iter_raw_pages`): only the
-        few fields read here are decoded, and the payload lands byte for byte.
+        declared fields are decoded; a record that breaks them is quarantined, the rest land.
         """
-        target = landing.RESOURCES[linked or resource]
-        stats = self._stats(linked or resource)
+        name = linked or resource
+        target = landing.RESOURCES[name]
+        stats = self._stats(name)
         before = self.client.request_count
+        window_start = parse_timestamp(params["created_at[gte]"]) if "created_at[gte]" in params else None
         seen: set[str] = set()
         buffer = RawRecords(raw=[], heads=[])
         empty = RawRecords(raw=[], heads=[])
         for page in self.client.iter_raw_pages(resource, {"limit": DEFAULT_PAGE_SIZE, **params}):
             stats.pages += 1
             records = page.linked.get(linked, empty) if linked else page.records
+            self._reject(name, stats, records.rejected)
             buffer.raw.extend(records.raw)
             buffer.heads.extend(records.heads)
             if track_ids:
                 seen.update(r.id for r in records.heads)
             if linked is None:
-                self._advance_cursor(resource, records.heads)
+                self._advance_cursor(resource, records.newest, window_start)
+            self._note_parents(name, records.heads)
             if on_records:
                 on_records(records.heads)
             if len(buffer) >= self.request.chunk_size:
@@ -251,16 +291,99 @@ class _Sync:
         stats.requests += self.client.request_count - before
         return seen
 
-    def _land_chunk(self, target: landing.RawResource, stats: StreamStats, records: RawRecords) -> None:
+    def _reject(self, resource: str, stats: StreamStats, rejected: list[Rejected]) -> None:
+        """Queue records that break their schema for the quarantine (one row per reason)."""
+        for record in rejected:
+            payload = str(record.raw, "utf-8")
+            stats.quarantined_records += 1
+            for reason in record.reasons:
+                stats.quarantined[reason] = stats.quarantined.get(reason, 0) + 1
+                self.quarantine.append(
+                    landing.QuarantinedRecord(resource, payload, reason, record.detail, record.record_id)
+                )
+        if rejected:
+            log.warning(
+                "%s: %d records quarantined (%s)", resource, len(rejected),
+                ", ".join(sorted({reason for record in rejected for reason in record.reasons})),
+            )
+
+    def _note_parents(self, resource: str, heads: list[RecordHead]) -> None:
+        """Parents whose fields change through this child's events (refreshed at the end)."""
+        if resource == "refunds":
+            self.refunded_payments.update(
+                h.links["payment"] for h in heads if h.links and isinstance(h.links.get("payment"), str)
+            )
+
+    def _land_chunk(
+        self,
+        target: landing.RawResource,
+        stats: StreamStats,
+        records: RawRecords,
+        *,
+        ids: list[str] | None = None,
+        extras: list[tuple] | None = None,
+    ) -> None:
         """One chunk, one transaction: memory stays bounded however long the stream.
 
-        A run that dies between chunks leaves some rows landed and the cursors unmoved; the
-        rerun lists the same records again and the upserts make that harmless.
+        A copy of a record already landed in this run is not landed (nor counted) again; copies
+        of one id with different content are landed last-wins, counted and quarantined, every
+        version, for inspection. A run that dies between chunks leaves some rows landed and the
+        cursors unmoved; the rerun lists the same records again and the upserts make that harmless.
         """
-        if not len(records):
+        ids = ids if ids is not None else [head.id for head in records.heads]
+        tracker = self.seen.setdefault(target.name, SeenRecords())
+        chunk = tracker.sort_out(ids, records.raw)
+        stats.repeated += chunk.repeated
+        copies = {p: str(records.raw[p], "utf-8") for positions in chunk.conflicts.values() for p in positions}
+        if len(chunk.land) != len(ids):
+            keep = chunk.land
+            records = RawRecords(raw=[records.raw[p] for p in keep], heads=[records.heads[p] for p in keep])
+            extras = [extras[p] for p in keep] if extras is not None else None
+            ids = [ids[p] for p in keep]
+        quarantine, self.quarantine = self.quarantine, []
+
+        def land(conn: Connection) -> int:
+            conflicts = self._conflicting_copies(conn, target, chunk.conflicts, chunk.earlier_landed, copies)
+            changed = landing.land_raw(conn, target, records, self.ctx, ids=ids, extras=extras) if ids else 0
+            if quarantine or conflicts:
+                landing.land_quarantine(conn, quarantine + conflicts, self.ctx)
+            return changed
+
+        if not ids and not quarantine:
             return
-        stats.changed += self.session.run(lambda conn: landing.land_raw(conn, target, records, self.ctx))
-        stats.records += len(records)
+        stats.changed += self.session.run(land)
+        stats.records += len(ids)
+        if chunk.conflicts:
+            stats.conflicting += len(chunk.conflicts)
+            stats.quarantined["conflicting_copy"] = stats.quarantined.get("conflicting_copy", 0) + len(chunk.conflicts)
+            log.warning(
+                "%s: %d ids came back with different content in this sync (%s); the last copy landed, "
+                "every version is in raw.gocardless_quarantine",
+                target.name, len(chunk.conflicts), ", ".join(sorted(chunk.conflicts)[:5]),
+            )
+
+    def _conflicting_copies(
+        self,
+        conn: Connection,
+        target: landing.RawResource,
+        conflicts: dict[str, list[int]],
+        earlier_landed: set[str],
+        copies: dict[int, str],
+    ) -> list[landing.QuarantinedRecord]:
+        """Every version of each conflicting id: the chunk's copies and the one landed before."""
+        if not conflicts:
+            return []
+        stored = landing.landed_payloads(conn, target, self.request.data_connection_id, sorted(earlier_landed))
+        versions: list[landing.QuarantinedRecord] = []
+        for record_id, positions in conflicts.items():
+            payloads = [stored[record_id]] if record_id in stored else []
+            payloads += [copies[p] for p in positions]
+            detail = f"{len(payloads)} different copies of {record_id} in one sync; the last one landed"
+            versions += [
+                landing.QuarantinedRecord(target.name, payload, "conflicting_copy", detail, record_id)
+                for payload in dict.fromkeys(payloads)
+            ]
+        return versions
 
     def _note_payouts(self, records: list[RecordHead]) -> None:
         for payout in records:
@@ -271,9 +394,12 @@ class _Sync:
 
         The API lists items one payout at a time, so this stream is bound by round trips, not
         bytes: a few payouts are fetched at once (:data:`PAYOUT_ITEM_FETCHERS` threads sharing
-        the client and its rate-limit budget) and landed in chunks, in payout order.
+        the client and its rate-limit budget) and landed in chunks, in payout order. Items are
+        keyed by what they are (:func:`landing.payout_item_key`), so a page served twice or
+        a listing in another order lands the same rows.
         """
         stats = self._stats("payout_items")
+        target = landing.RESOURCES["payout_items"]
         oldest = months_before(self.request.now, PAYOUT_ITEMS_MONTHS).date()
         payout_ids = [
             payout_id
@@ -281,22 +407,24 @@ class _Sync:
             if parse_timestamp(created_at).date() >= oldest  # older ones: GoCardless answers 410 Gone
         ]
         before = self.client.request_count
-        pending: list[tuple[str, RawRecords]] = []
-        pending_items = 0
+        pending = RawRecords(raw=[], heads=[])
+        ids: list[str] = []
+        extras: list[tuple] = []
         with ThreadPoolExecutor(max_workers=PAYOUT_ITEM_FETCHERS, thread_name_prefix="payout-items") as pool:
             for payout_id, pages in zip(payout_ids, pool.map(self._payout_item_pages, payout_ids)):
                 if pages is None:
                     continue
                 stats.pages += len(pages)
-                items = RawRecords(
-                    raw=[r for page in pages for r in page.raw], heads=[h for page in pages for h in page.heads]
-                )
-                pending.append((payout_id, items))
-                pending_items += len(items)
-                if pending_items >= self.request.chunk_size:
-                    self._land_payout_item_chunk(stats, pending)
-                    pending, pending_items = [], 0
-        self._land_payout_item_chunk(stats, pending)
+                for page in pages:
+                    self._reject("payout_items", stats, page.rejected)
+                    pending.raw.extend(page.raw)
+                    pending.heads.extend(page.heads)
+                    ids += [landing.payout_item_key(payout_id, h.type, h.links, h.amount) for h in page.heads]
+                    extras += [(payout_id,)] * len(page)
+                if len(pending) >= self.request.chunk_size:
+                    self._land_chunk(target, stats, pending, ids=ids, extras=extras)
+                    pending, ids, extras = RawRecords(raw=[], heads=[]), [], []
+        self._land_chunk(target, stats, pending, ids=ids, extras=extras)
         stats.requests += self.client.request_count - before
 
     def _payout_item_pages(self, payout_id: str) -> list[RawRecords] | None:
@@ -309,11 +437,56 @@ class _Sync:
             log.info("Payout %s is older than GoCardless keeps payout items for (410); skipped", payout_id)
             return None
 
-    def _land_payout_item_chunk(self, stats: StreamStats, pending: list[tuple[str, RawRecords]]) -> None:
-        if not pending:
+    def refresh_payments(self, payment_ids: Iterable[str], *, only_missing: bool) -> None:
+        """GET payments whose state changed through a child (a refund's ``amount_refunded``)
+        or that a landed refund points to but were never landed (older than the window).
+
+        One request per payment: only payments touched by this run's refunds.
+        """
+        # A payment this run already landed (its own event, or created since the cursor) was
+        # read after its refunds were made: already current.
+        candidates = sorted(set(payment_ids))
+        fresh = self.seen["payments"].landed(candidates) if "payments" in self.seen else set()
+        wanted = [p for p in candidates if p not in fresh]
+        if only_missing and wanted:
+            landed = self.session.run(
+                lambda conn: landing.landed_ids(conn, landing.RESOURCES["payments"], self.request.data_connection_id, wanted)
+            )
+            wanted = [p for p in wanted if p not in landed]
+        if not wanted:
             return
-        stats.changed += self.session.run(lambda conn: landing.land_raw_payout_items(conn, pending, self.ctx))
-        stats.records += sum(len(items) for _, items in pending)
+        stats = self._stats("payments")
+        before = self.client.request_count
+        fetched = RawRecords(raw=[], heads=[])
+        refreshed = 0
+        for payment_id in wanted:
+            try:
+                records = self.client.get_raw("payments", payment_id)
+            except NotFoundError:
+                log.warning("Payment %s of a landed refund does not exist in GoCardless (404)", payment_id)
+                continue
+            self._reject("payments", stats, records.rejected)
+            fetched.raw.extend(records.raw)
+            fetched.heads.extend(records.heads)
+            refreshed += len(records)
+            if len(fetched) >= self.request.chunk_size:
+                self._land_chunk(landing.RESOURCES["payments"], stats, fetched)
+                fetched = RawRecords(raw=[], heads=[])
+        self._land_chunk(landing.RESOURCES["payments"], stats, fetched)
+        stats.requests += self.client.request_count - before
+        log.info("payments: %d refreshed through their refunds", refreshed)
+
+    def refresh_subscriptions_of_mandates(self) -> None:
+        """A mandate's events (cancelled, reinstated, replaced…) change its subscriptions:
+        list the subscriptions of each changed mandate that has any landed, and of each mandate
+        replacing one (one listing per mandate; mandates of one-off payments cost nothing)."""
+        mandates = sorted(self.changed_mandates)
+        with_subscriptions = self.session.run(
+            lambda conn: landing.mandates_with_subscriptions(conn, self.request.data_connection_id, mandates)
+        ) if mandates else set()
+        for mandate_id in mandates:
+            if mandate_id in with_subscriptions or mandate_id in self.successor_mandates:
+                self.land_stream("subscriptions", {"mandate": mandate_id})
 
     # -- modes ---------------------------------------------------------------------------------
     def backfill(self) -> None:
@@ -334,6 +507,8 @@ class _Sync:
             if mark_removed:
                 self._mark_removed(resource, seen, since if windowed else None)
             self._log_stream(resource)
+        # refunds in the window whose payment is older than the window: fetch it by id
+        self.refresh_payments(self.refunded_payments, only_missing=True)
         self.land_payout_items()
         self._log_stream("payout_items")
 
@@ -353,11 +528,12 @@ class _Sync:
         events_since = format_timestamp(state[EVENTS] - overlap)
         log.info("Incremental sync of data connection %s: events since %s", self.request.data_connection_id, events_since)
         changed_types: set[str] = set()
-        self.land_stream(
-            EVENTS,
-            {"created_at[gte]": events_since},
-            on_records=lambda events: changed_types.update(e.resource_type for e in events),
-        )
+
+        def note_events(events: list[RecordHead]) -> None:
+            changed_types.update(e.resource_type for e in events)
+            self._note_changed_mandates(events)
+
+        self.land_stream(EVENTS, {"created_at[gte]": events_since}, on_records=note_events)
         self._log_stream(EVENTS)
         # The current state of every record those events touched, via include= (no GETs).
         for resource_type in sorted(changed_types & set(landing.EVENT_RESOURCE_TYPES)):
@@ -378,15 +554,39 @@ class _Sync:
             on_records = self._note_payouts if resource == "payouts" else None
             self.land_stream(resource, params, on_records=on_records)
             self._log_stream(resource)
+        # Parents whose fields change through a child's event, which GoCardless does not
+        # report as an event of the parent: a refund changes its payment's amount_refunded,
+        # a mandate's events change its subscriptions.
+        self.refresh_payments(self.refunded_payments, only_missing=False)
+        self.refresh_subscriptions_of_mandates()
         self.land_payout_items()
         self._log_stream("payout_items")
 
+    def _note_changed_mandates(self, events: list[RecordHead]) -> None:
+        """Mandates whose events change their subscriptions, and the mandates that replace
+        them (a replaced mandate's subscriptions move to its ``links.new_mandate``)."""
+        for event in events:
+            if event.resource_type != "mandates" or event.action not in MANDATE_ACTIONS_CHANGING_SUBSCRIPTIONS:
+                continue
+            for link in ("mandate", "new_mandate"):
+                mandate_id = (event.links or {}).get(link)
+                if isinstance(mandate_id, str):
+                    self.changed_mandates.add(mandate_id)
+                    if link == "new_mandate":
+                        self.successor_mandates.add(mandate_id)
+
     def _log_stream(self, name: str) -> None:
         stats = self._stats(name)
+        odd = [
+            f"{stats.removed} removed" if stats.removed else "",
+            f"{stats.repeated} repeated copies" if stats.repeated else "",
+            f"{stats.conflicting} conflicting ids" if stats.conflicting else "",
+            f"{stats.quarantined_records} quarantined {stats.quarantined}" if stats.quarantined_records else "",
+        ]
         log.info(
             "%-24s %8d records  %8d changed  %5d pages  %5d requests%s",
             name, stats.records, stats.changed, stats.pages, stats.requests,
-            f"  {stats.removed} removed" if stats.removed else "",
+            "".join(f"  {text}" for text in odd if text),
         )
 
 
@@ -406,6 +606,8 @@ def sync_data_connection(client: GoCardlessClient, engine: Engine, request: Sync
         # Events cursor: the newest event landed; kept when nothing new arrived.
         if EVENTS not in run.cursors:
             run.cursors[EVENTS] = state.get(EVENTS) or request.now
+        if run.quarantine:  # rejected records no chunk has committed yet
+            session.run(lambda conn: landing.land_quarantine(conn, run.quarantine, run.ctx))
         result = run.result
         result.api_requests = client.request_count - requests_before
         result.finished_at = format_timestamp(datetime.now(UTC))
@@ -413,9 +615,10 @@ def sync_data_connection(client: GoCardlessClient, engine: Engine, request: Sync
             _write_state(conn, request.data_connection_id, request.run_id, run.cursors)
             _record_run(conn, result)
     log.info(
-        "Sync %s of %s done in %.1f s: %d records landed, %d changed, %d API requests",
+        "Sync %s of %s done in %.1f s: %d records landed, %d changed, %d quarantined%s, %d API requests",
         result.mode, request.data_connection_id, time.monotonic() - started,
-        result.records_landed, result.records_changed, result.api_requests,
+        result.records_landed, result.records_changed, result.records_quarantined,
+        f" {result.quarantined}" if result.quarantined else "", result.api_requests,
     )
     return result
 
@@ -426,13 +629,16 @@ def _record_run(conn: Connection, result: SyncResult) -> None:
         "started": parse_naive_utc(result.started_at),
         "finished": parse_naive_utc(result.finished_at),
         "requests": result.api_requests, "landed": result.records_landed,
-        "changed": result.records_changed, "summary": json.dumps(result.as_dict()),
+        "changed": result.records_changed, "quarantined": result.records_quarantined,
+        "summary": json.dumps(result.as_dict()),
     }
     conn.execute(sa.text("DELETE FROM meta.sync_runs WHERE data_connection_id = :dc AND run_id = :run"), params)
     conn.execute(
         sa.text(
-            "INSERT INTO meta.sync_runs VALUES (:dc, :run, :mode, :started, :finished, :requests, "
-            ":landed, :changed, CAST(:summary AS JSON))"
+            "INSERT INTO meta.sync_runs (data_connection_id, run_id, mode, started_at, finished_at, "
+            "api_requests, records_landed, records_changed, summary, records_quarantined) "
+            "VALUES (:dc, :run, :mode, :started, :finished, :requests, :landed, :changed, "
+            "CAST(:summary AS JSON), :quarantined)"
         ),
         params,
     )
