@@ -109,6 +109,11 @@ QUARANTINE = {
     "payload": "object",  # dict: {"row": the commerce row, "source": the raw GoCardless record}
 }
 
+#: A column the transforms add after the contract's: the ``source_rules`` each record broke (a
+#: tuple of names, empty when none). Validation turns it into expectations and drops it; it is
+#: never loaded.
+ISSUES = "source_issues"
+
 _DTYPES = {"str": object, "decimal": object, "date": object, "object": object, "int": "Int64"}
 
 

@@ -165,7 +165,7 @@ def _transform(conn: Connection, run: ModelRun) -> dict:
         if run.wants_subscriptions:
             total = 0
             for number, chunk in enumerate(reader.subscriptions()):
-                frame = subscriptions_to_frame(chunk.frame, chunk.lookups)
+                frame = subscriptions_to_frame(chunk.frame, chunk.lookups, run.now)
                 run.save_part("subscriptions", number, frame)
                 total += len(frame)
             if not total:
