@@ -71,7 +71,7 @@ def test_quarantine_rows_carry_source_payload_and_run(malformed):
     _, _, outcome = malformed
     assert list(outcome.quarantine.columns) == list(schema.QUARANTINE)
     pmx1 = outcome.quarantine[outcome.quarantine["source_id"] == "PMX1"].iloc[0]
-    assert (pmx1["run_id"], pmx1["source_table"], pmx1["data_connection_id"], pmx1["user_id"]) == (
+    assert (pmx1["last_run_id"], pmx1["source_table"], pmx1["data_connection_id"], pmx1["user_id"]) == (
         "run_1", "commerce.transactions", "dc_1", "user_1")
     assert pmx1["payload"]["source"]["id"] == "PMX1" and pmx1["payload"]["source"]["amount"] is None
     assert pmx1["payload"]["row"]["status"] == "SUCCESS" and pmx1["payload"]["row"]["amount"] is None

@@ -498,7 +498,8 @@ def _validate_records(
         dc = row.get("data_connection_id") if isinstance(row.get("data_connection_id"), str) else ""
         occurrences[(dc, source_id)] += 1
         values = {
-            "run_id": run_id,
+            "first_run_id": run_id,
+            "last_run_id": run_id,
             "source_table": table,
             "data_connection_id": dc,
             "user_id": row.get("user_id"),
