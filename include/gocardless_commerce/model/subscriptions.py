@@ -152,14 +152,17 @@ class StatusHistory:
 
 
 def status_history(
-    start_date, source_created_at, source_status: str | None, events: Sequence[SubscriptionEvent]
+    start_date, source_created_at, source_status: str | None, events: Sequence[SubscriptionEvent],
+    ended: datetime | None = None,
 ) -> StatusHistory:
     """Replay a subscription's status-changing events (oldest first).
 
     * Started = ``start_date`` (first charge date, 00:00 UTC), else ``source_created_at``.
     * Before the first change it was ``pending_customer_approval`` if that change is an
       approval, ``paused`` if it is ``resumed``, else ``active``. With no events at all, the
-      current status holds for its whole life (the best that can be known).
+      current status holds for its whole life (the best that can be known), except that a
+      subscription whose end is known (``ended``: ``ended_at``, from its record when the
+      event is older than raw's events) was active until then.
     * If replaying ends in a state other than the current status (an event is missing), the
       current status wins from the last event on.
     """
@@ -167,6 +170,9 @@ def status_history(
     started_at = datetime.combine(start, time()) if start else as_timestamp(source_created_at)
     changes = [e for e in events if e.action in mapping.SUBSCRIPTION_EVENT_STATE and e.created_at is not None]
     if not changes:
+        ended = as_timestamp(ended)
+        if ended is not None and source_status in mapping.SUBSCRIPTION_END_ACTIONS:
+            return StatusHistory(started_at, (ended,), (ACTIVE, source_status))
         return StatusHistory(started_at, (), (source_status or "",))
     times = [e.created_at for e in changes]
     states = [_STATE_BEFORE.get(changes[0].action, ACTIVE)]
