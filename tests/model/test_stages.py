@@ -342,3 +342,34 @@ def test_deleting_a_data_connection_deletes_its_rows_everywhere(model_sandbox, w
         remaining = conn.execute(sa.text("SELECT user_id FROM meta.data_connections")).scalars().all()
     assert set(leftovers.values()) == {0}
     assert remaining == ["keeper"]
+
+
+def test_the_sandbox_shapes_reach_the_model(tmp_path):
+    """The generator's plan changes, amended amounts, fees outside a payment and reinstated
+    mandates land, and the model turns them into FEE rows and non-zero expansion/contraction.
+    (DuckDB only: a merchant big enough to hold every shape; the model's backends are compared above.)"""
+    from gocardless_sandbox import SandboxServer
+    from tests.fixtures.sandbox import small_config
+
+    warehouse = get_engine(f"duckdb:///{tmp_path / 'shapes.duckdb'}")
+    apply_migrations(warehouse)
+    with SandboxServer(small_config(merchants=1, payments_per_merchant=1500, seed=42, rate_limit_per_minute=100_000)) as server:
+        _extract(server, warehouse)
+    summary = _run_stages(warehouse, _model_run())
+    with transaction(warehouse) as conn:
+        def scalar(sql: str):
+            return conn.execute(sa.text(sql)).scalar_one()
+
+        fee_rows = scalar("SELECT count(*) FROM commerce.transactions WHERE type = 'FEE'")
+        customers_with_plans = scalar(
+            "SELECT count(*) FROM (SELECT customer_id FROM commerce.subscriptions GROUP BY customer_id HAVING count(*) > 1) c")
+        amended = scalar("SELECT count(*) FROM raw.gocardless_events WHERE resource_type = 'subscriptions' AND action = 'amended'")
+        reinstated = scalar("SELECT count(*) FROM raw.gocardless_events WHERE resource_type = 'mandates' AND action = 'reinstated'")
+        expansion, contraction = conn.execute(sa.text(
+            "SELECT sum(expansion_mrr), sum(contraction_mrr) FROM commerce.subscriptions_insight")).one()
+    assert fee_rows > 0 and customers_with_plans > 0 and amended > 0 and reinstated > 0
+    assert expansion > 0 and contraction > 0
+    # generated data breaks none of the source rules (the sandbox's negative payouts, settled late
+    # failures and chargebacks on a day without collections, are the only rows it quarantines)
+    assert set(summary["validate"]["transactions"]["quarantined_by_rule"]) <= {"amount_non_negative"}
+    assert summary["validate"]["subscriptions"]["quarantined"] == 0
