@@ -11,6 +11,7 @@ external refunds as reconciling the days in calendar order.
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -103,5 +104,7 @@ def test_every_order_of_days_and_reruns_ends_in_the_same_state(landed):
     assert len(expected["external_refunds"]) == 1
     methods = {row[4]: row[6] for row in expected["payment_methods"]}  # source_id → status
     assert methods[ids["mandate_closed_then_reinstated"]] == "Active"
+    # payment methods are dated by the data (the mandate's events), never by the wall clock
+    assert all(datetime.fromisoformat(row[-1]) <= D3.end for row in expected["payment_methods"])
     for order in itertools.permutations(DAYS):
         assert _reconcile(server, engine, order) == expected, [str(p) for p in order]
