@@ -465,9 +465,5 @@ def _superseded(by: str | None) -> str:
     return f" (superseded by the later event {by})" if by else ""
 
 
-def _target(transaction: Transaction) -> tuple[str, str, str]:
-    return "Transaction", transaction.id, transaction.source_id
-
-
 def _text(value: date | None) -> str | None:
     return value.isoformat() if value else None
