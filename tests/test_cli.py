@@ -26,7 +26,9 @@ def _merchants_in(snapshot) -> list[str]:
 def test_warehouse_migrate_applies_each_migration_once(operator_env, capsys):
     cli.main(["warehouse", "migrate"])
     first = capsys.readouterr().out
-    assert "4 migration(s) applied" in first and "001_meta" in first
+    from gocardless_commerce.warehouse.migrations import migration_files
+
+    assert f"{len(migration_files())} migration(s) applied" in first and "001_meta" in first
     cli.main(["warehouse", "migrate"])
     assert "0 migration(s) applied" in capsys.readouterr().out
 

@@ -333,6 +333,12 @@ def write_router() -> APIRouter:
         body = await run_in_threadpool(request.app.state.simulation.cancel_payment, principal.organisation_id, payment_id, data)
         return json_response({"payments": body})
 
+    @router.post("/payments/{payment_id}/actions/retry")
+    async def retry_payment(payment_id: str, request: Request, principal: Principal = Depends(writer_principal)) -> Response:
+        data = await read_envelope(request, "data")
+        body = await run_in_threadpool(request.app.state.simulation.retry_payment, principal.organisation_id, payment_id, data)
+        return json_response({"payments": body})
+
     @router.post("/scenario_simulators/{name}/actions/run")
     async def run_scenario(name: str, request: Request, principal: Principal = Depends(writer_principal)) -> Response:
         # The official clients wrap action bodies in "data"; accept the resource envelope too.

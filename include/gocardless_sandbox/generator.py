@@ -68,6 +68,26 @@ class SubscriptionPlan:
     plan: Plan
     charges: list[tuple[int, date, int]]  # (payment created at, charge date, index)
     next_index: int
+    amendments: list[tuple[int, int]] = field(default_factory=list)  # (at, new amount), oldest first
+
+    def amount_at(self, moment: int) -> int:
+        """The amount a payment created at ``moment`` charges (after the amendments before it)."""
+        amount = self.fields["amount"]
+        for at, new_amount in self.amendments:
+            if at <= moment:
+                amount = new_amount
+        return amount
+
+
+#: A plan change: a second subscription at another price, replacing the first or added to it.
+PLAN_CHANGE_SHARE = 0.30
+PLAN_CHANGE_FACTORS = (0.5, 0.75, 1.5, 2.0)
+#: Share of subscriptions whose amount is amended in place (``subscriptions.amended``).
+AMENDMENT_SHARE = 0.15
+
+
+def scaled_amount(amount: int, factor: float) -> int:
+    return max(100, int(amount * factor) // 100 * 100)
 
 
 @dataclass
@@ -78,7 +98,7 @@ class CustomerPlan:
     mandate_plan: Plan
     active_from: int | None
     active_until: int | None
-    subscription: SubscriptionPlan | None = None
+    subscriptions: list[SubscriptionPlan] = field(default_factory=list)
     window: tuple[int, int] | None = field(default=None)
 
 
@@ -105,10 +125,19 @@ class ActivityGenerator:
         if allow_subscription and rng.random() < 0.45:
             subscription_created = active_from + rng.randrange(1, 72) * HOUR
             if subscription_created <= now:
-                plan.subscription = self._plan_subscription(rng, subscription_created, plan)
+                change_at, replaces, factor = None, False, 1.0
+                if rng.random() < PLAN_CHANGE_SHARE:
+                    change_at = subscription_created + rng.randrange(45, 400) * DAY + rng.randrange(0, DAY)
+                    replaces, factor = rng.random() < 0.6, rng.choice(PLAN_CHANGE_FACTORS)
+                first = self._plan_subscription(rng, subscription_created, plan, cancel_at=change_at if replaces else None)
+                plan.subscriptions.append(first)
+                if change_at is not None and change_at <= now and (active_until is None or change_at < active_until):
+                    amount = scaled_amount(first.fields["amount"], factor)
+                    plan.subscriptions.append(self._plan_subscription(rng, change_at, plan, amount=amount))
         return plan
 
-    def _plan_subscription(self, rng: random.Random, created: int, customer: CustomerPlan) -> SubscriptionPlan:
+    def _plan_subscription(self, rng: random.Random, created: int, customer: CustomerPlan, *,
+                           cancel_at: int | None = None, amount: int | None = None) -> SubscriptionPlan:
         currency = customer.country.currency
         unit = rng.choices(("monthly", "weekly", "yearly"), (0.75, 0.15, 0.10))[0]
         interval = rng.choices((1, 2, 3), (0.8, 0.12, 0.08))[0]
@@ -118,7 +147,7 @@ class ActivityGenerator:
             day_of_month = rng.choice((1, 1, 15, 28, -1, rng.randrange(1, 29)))
             first = add_months(first, 0 if (day_of_month == -1 or first.day <= day_of_month) else 1, day_of_month)
         fields = {
-            "amount": random_amount(rng, currency, round_to=100),
+            "amount": amount or random_amount(rng, currency, round_to=100),
             "currency": currency,
             "name": rng.choice(catalog.PRODUCTS),
             "interval": interval,
@@ -154,6 +183,16 @@ class ActivityGenerator:
             if cancelled < stop:
                 plan.append((cancelled, "cancelled", None))
                 stop = cancelled
+        if cancel_at is not None and cancel_at < stop:  # replaced by a new plan
+            plan.append((cancel_at, "cancelled", None))
+            stop = cancel_at
+        amendments = []
+        if rng.random() < AMENDMENT_SHARE:
+            amended = start_ms + rng.randrange(20, 400) * DAY + rng.randrange(0, DAY)
+            if amended < stop and not any(a <= amended < b for a, b in blocked):
+                new_amount = scaled_amount(fields["amount"], rng.choice(PLAN_CHANGE_FACTORS))
+                plan.append((amended, "amended", {"amount": new_amount}))
+                amendments.append((amended, new_amount))
         until = customer.active_until
         if until is not None and until <= self.ctx.now and until < stop:
             plan.append((until + 5 * MINUTE, "cancelled", {"origin": "gocardless", "cause": "mandate_cancelled",
@@ -174,7 +213,7 @@ class ActivityGenerator:
             if not any(a <= created_at < b for a, b in blocked):
                 charges.append((created_at, charge, index))
             index += 1
-        return SubscriptionPlan(created, fields, plan, charges, index)
+        return SubscriptionPlan(created, fields, plan, charges, index, amendments)
 
     # -- materialising --------------------------------------------------------------------------
     def materialise(self, rng: random.Random, customer: CustomerPlan, one_offs: int, subscription_budget: list[int]) -> int:
@@ -211,8 +250,7 @@ class ActivityGenerator:
         ctx.save("customer_bank_accounts", bank_account)
         mandate = create_mandate(ctx, customer.mandate_created, bank_account, customer.mandate_plan)
         created = 0
-        sub = customer.subscription
-        if sub is not None:
+        for sub in customer.subscriptions:
             created += self._materialise_subscription(rng, sub, mandate, customer_id, subscription_budget)
         if customer.window and one_offs:
             start, end = customer.window
@@ -247,7 +285,7 @@ class ActivityGenerator:
             budget[0] -= 1
             created += 1
             status, plan = plan_payment(rng, created_at, charge.isoformat(), mandate["scheme"], one_off=False)
-            create_payment(ctx, created_at, mandate, amount=body["amount"], currency=body["currency"],
+            create_payment(ctx, created_at, mandate, amount=sub.amount_at(created_at), currency=body["currency"],
                            charge_date=charge.isoformat(), plan=plan, status=status, subscription=body,
                            description=body["name"])
         parent = ctx.mandate_end_events.get(mandate["id"])
@@ -389,7 +427,7 @@ def _generate_merchant(activity: ActivityGenerator, config: SandboxConfig, posit
     for index in range(customers):
         r = customer_rng(index)
         plan = activity.plan_customer(r, created_at(r), allow_subscription=True)
-        count = len(plan.subscription.charges) if plan.subscription else 0
+        count = sum(len(sub.charges) for sub in plan.subscriptions)
         if subscription_payments + count <= SUBSCRIPTION_SHARE * target:
             allow[index] = 1
             subscription_payments += count

@@ -76,6 +76,7 @@ KINDS: dict[str, dict[str, Kind]] = {
         "resumed": _k("paused", "active", "resumed", "api", "subscription_resumed", "The subscription was resumed."),
         "cancelled": _k("active paused pending_customer_approval", "cancelled", "cancelled", "api", "subscription_cancelled", "The subscription was cancelled."),
         "finished": _k("active", "finished", "finished", "gocardless", "subscription_finished", "The subscription has finished."),
+        "amended": _k("active paused", None, "amended", "api", "subscription_amended", "The subscription amount was changed."),
     },
     "refunds": {
         "pending_submission": _k("created", "pending_submission", None),
@@ -256,6 +257,8 @@ def _money_movement(ctx: Context, resource: str, body: dict[str, Any], kind: str
             if stable_int(body["id"], "surcharge") % 20 == 0:
                 items.append(("surcharge_fee", -5.5))
             payout_id = ctx.ledger.post(body["currency"], at, links, items)
+            if stable_int(body["id"], "mandate_fee") % 25 == 0:  # a fee of the mandate, not of this payment
+                ctx.ledger.post(body["currency"], at, {"mandate": body["links"]["mandate"]}, [("gocardless_fee", -25.0)])
             body["links"]["payout"] = payout_id
             return payout_id
         if kind == "late_failure_settled":
@@ -276,6 +279,8 @@ def _money_movement(ctx: Context, resource: str, body: dict[str, Any], kind: str
     elif resource == "refunds" and kind == "refund_settled":
         links = {"refund": body["id"], "payment": body["links"]["payment"], "mandate": body["links"]["mandate"]}
         return ctx.ledger.post(body["currency"], at, links, [("refund", -float(body["amount"]))])
+    elif resource == "subscriptions" and kind == "amended":
+        body["amount"] = params["amount"]
     elif resource == "payouts" and kind == "paid":
         body["arrival_date"] = day_str(at)
     return None
@@ -574,7 +579,7 @@ def plan_mandate(rng: random.Random, created: int, *, happy: bool = False) -> tu
         by_bank = rng.random() < 0.3
         params = {"origin": "bank", "cause": "bank_account_closed", "description": "The customer's bank account was closed."} if by_bank else None
         plan.append((until, "cancelled", params))
-        if rng.random() < 0.1:
+        if rng.random() < 0.35:
             plan.append((until + rng.randrange(3, 30) * DAY, "reinstated", None))
     elif roll < 0.10:
         until = active + rng.randrange(300, 540) * DAY

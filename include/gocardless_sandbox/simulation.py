@@ -505,6 +505,23 @@ class Simulation:
         return created
 
 
+    def retry_payment(self, org_id: str, payment_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """``POST /payments/{id}/actions/retry``: a failed payment goes back to
+        ``pending_submission`` (event ``resubmission_requested``)."""
+        with self.change(org_id) as ctx:
+            payment = ctx.load("payments", payment_id)
+            if payment is None:
+                raise not_found()
+            if payment["status"] not in KINDS["payments"]["resubmission_requested"].sources:
+                raise invalid_state("retry_failed", "Only failed payments can be retried.")
+            if data.get("metadata"):
+                payment["metadata"] = data["metadata"]
+            apply(ctx, "payments", payment, "resubmission_requested", self._now, {
+                "origin": "api", "cause": "payment_retried", "description": "This payment was retried via the API."})
+            ctx.save("payments", payment)
+        return payment
+
+
 def _json(text: str | None) -> dict[str, Any] | None:
     return json.loads(text) if text else None
 

@@ -87,7 +87,7 @@ def events(records: list[dict]) -> pd.DataFrame:
     return raw(records, resource_type=[r["resource_type"] for r in records], action=[r["action"] for r in records])
 
 
-MANDATES = [mandate("MD1", "CU1"), mandate("MD2", "CU2", "sepa_core"), mandate("MD3", "CU3")]
+MANDATES = [mandate("MD1", "CU1"), mandate("MD2", "CU2", "sepa_core"), mandate("MD3", "CU3"), mandate("MD4", "CU2")]
 
 PAYMENTS = [
     # partial refund: 10.50 paid out, 2.50 refunded → stays SUCCESS
@@ -134,7 +134,7 @@ PAYOUT_ITEMS = [
 SUBSCRIPTIONS = [
     subscription("SB1", 1000, "monthly", 1, "active", "2023-12-01", "2023-11-20T10:00:00.000Z"),
     subscription("SB2", 500, "weekly", 2, "active", "2024-02-05", "2024-01-30T10:00:00.000Z"),
-    subscription("SB3", 12000, "yearly", 1, "active", "2023-10-01", "2023-09-20T10:00:00.000Z", mandate="MD2"),
+    subscription("SB3", 12000, "yearly", 1, "active", "2023-10-01", "2023-09-20T10:00:00.000Z", mandate="MD4"),
     subscription("SB4", 3000, "monthly", 3, "cancelled", "2023-11-01", "2023-10-20T10:00:00.000Z", mandate="MD3"),
     subscription("SB5", 2000, "monthly", 1, "active", "2024-04-01", "2024-03-25T10:00:00.000Z", mandate="MD3"),
     subscription("SB6", 1500, "monthly", 1, "active", "2024-03-15", "2024-03-01T10:00:00.000Z", currency="EUR",

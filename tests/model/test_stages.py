@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from gocardless_commerce import model
 from gocardless_commerce.extract import landing, sync
-from gocardless_commerce.model import stages
+from gocardless_commerce.model import schema, stages
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
@@ -144,6 +144,10 @@ def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sand
         payouts = conn.execute(sa.text("SELECT id FROM raw.gocardless_payouts ORDER BY id LIMIT 40")).scalars().all()
         ctx = landing.LandingContext("user-1", DC, "test", "2026-10-30T00:00:00")
         landing.land_payout_items(conn, [(p, [{"type": "app_fee", "amount": "-12.5", "links": {}}]) for p in payouts], ctx)
+        # and a fee that cannot be read, on a payment: both paths must name it on that payment
+        payment = conn.execute(sa.text("SELECT id FROM raw.gocardless_payments ORDER BY id LIMIT 1")).scalar_one()
+        landing.land_payout_items(conn, [(payouts[0], [{"type": "gocardless_fee", "amount": "n/a",
+                                                         "links": {"payment": payment}}])], ctx)
     run = dataclasses.replace(_model_run(), chunk_rows=37)  # many chunks, every stream split
     stages.transform(warehouse, run)
     chunks = list(run.read_parts("transactions"))
@@ -155,7 +159,9 @@ def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sand
     assert {"PAYMENT", "PAYMENT_REFUND", "PAYOUT", "FEE"} <= set(whole["type"])
     pd.testing.assert_frame_equal(_sorted(chunked, ["type", "source_id"]), _sorted(whole, ["type", "source_id"]))
     subscriptions = pd.concat(run.read_parts("subscriptions"), ignore_index=True)
-    pd.testing.assert_frame_equal(_sorted(subscriptions, ["source_id"]), _sorted(model.build_subscriptions(frames), ["source_id"]))
+    pd.testing.assert_frame_equal(_sorted(subscriptions, ["source_id"]),
+                                  _sorted(model.build_subscriptions(frames, PINNED_NOW), ["source_id"]))
+    assert whole.set_index("source_id").loc[payment, schema.ISSUES] == ("fee_item_amount_readable",)
     # monthly cells are sums: chunk by chunk gives the whole history's insight
     pd.testing.assert_frame_equal(
         model.transactions_insight(iter(chunks), now=PINNED_NOW), model.transactions_insight(whole, now=PINNED_NOW)
@@ -167,12 +173,31 @@ def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sand
 
 def test_rerunning_the_same_run_leaves_every_table_identical(model_sandbox, warehouse):
     _extract(model_sandbox, warehouse)
+    _land_bad_records(warehouse)
     _run_stages(warehouse, _model_run())
     before = _dump(warehouse)
+    assert len(before["commerce.quarantine"]) >= len(BAD_PAYMENTS)
     _extract(model_sandbox, warehouse)
     second = _run_stages(warehouse, _model_run())
     assert _dump(warehouse) == before
     assert all(stats["changed"] == 0 for name, stats in second["load"].items() if isinstance(stats, dict))
+
+
+def test_a_new_run_over_the_same_data_keeps_one_quarantine_row_per_record(model_sandbox, warehouse):
+    _extract(model_sandbox, warehouse)
+    _land_bad_records(warehouse)
+    _run_stages(warehouse, _model_run("run-1"))
+    before = _dump(warehouse)
+    _run_stages(warehouse, _model_run("run-2"))
+    after = _dump(warehouse)
+    assert {t: rows for t, rows in after.items() if t != "commerce.quarantine"} == {
+        t: rows for t, rows in before.items() if t != "commerce.quarantine"}
+    last_run = list(schema.QUARANTINE).index("last_run_id")
+    first_run = list(schema.QUARANTINE).index("first_run_id")
+    assert len(after["commerce.quarantine"]) == len(before["commerce.quarantine"])  # not appended again
+    assert {(row[first_run], row[last_run]) for row in after["commerce.quarantine"]} == {("run-1", "run-2")}
+    assert sorted(row[:last_run] for row in after["commerce.quarantine"]) == sorted(
+        row[:last_run] for row in before["commerce.quarantine"])  # same records, rules and payloads
 
 
 def test_duckdb_and_postgresql_hold_identical_results(model_sandbox, tmp_path, postgres_server_url):
@@ -200,18 +225,34 @@ def _bad_payment(pid: str, **changes) -> dict:
     return {k: v for k, v in record.items() if v is not ...}
 
 
+BAD_PAYMENTS = {
+    "PMBAD1": _bad_payment("PMBAD1", amount=...),  # missing amount
+    "PMBAD2": _bad_payment("PMBAD2", currency="XYZ"),  # unknown currency
+    "PMBAD3": _bad_payment("PMBAD3", status="teleported"),  # unknown status
+    "PMBAD4": _bad_payment("PMBAD4", amount=-500),  # negative amount
+    "PMBAD5": _bad_payment("PMBAD5", scheme="sepa_core"),  # wrong scheme for GBP
+    "PMBAD6": _bad_payment("PMBAD6", amount="1250"),  # amount as text
+    "PMBAD7": _bad_payment("PMBAD7", amount=12.5),  # a fraction of a penny
+    "PMBAD8": _bad_payment("PMBAD8", charge_date="n/a"),  # charge_date not a date
+    "PMBAD9": _bad_payment("PMBAD9"),  # its fee payout item cannot be read (landed below)
+}
+BAD_REFUND = {"id": "RFBAD1", "created_at": "2026-10-02T10:00:00.000Z", "amount": 100, "currency": "GBP",
+              "status": "paid", "reference": "orphan", "links": {"payment": "PM-never-landed"}, "metadata": {}}
+
+
+def _land_bad_records(engine) -> None:
+    ctx = landing.LandingContext(user_id="user-1", data_connection_id=DC, run_id="manual", extracted_at="2026-11-01 00:00:00")
+    with transaction(engine) as conn:
+        landing.land(conn, landing.RESOURCES["payments"], list(BAD_PAYMENTS.values()), ctx)
+        landing.land(conn, landing.RESOURCES["refunds"], [BAD_REFUND], ctx)
+        payout = conn.execute(sa.text("SELECT min(id) FROM raw.gocardless_payouts")).scalar_one()
+        landing.land_payout_items(conn, [(payout, [{"type": "gocardless_fee", "amount": "unknown",
+                                                    "links": {"payment": "PMBAD9"}}])], ctx)
+
+
 def test_malformed_records_are_quarantined_with_reasons_and_the_rest_loads(model_sandbox, warehouse):
     _extract(model_sandbox, warehouse)
-    bad = [
-        _bad_payment("PMBAD1", amount=...),  # missing amount
-        _bad_payment("PMBAD2", currency="XYZ"),  # unknown currency
-        _bad_payment("PMBAD3", status="teleported"),  # unknown status
-        _bad_payment("PMBAD4", amount=-500),  # negative amount
-        _bad_payment("PMBAD5", scheme="sepa_core"),  # wrong scheme for GBP
-    ]
-    ctx = landing.LandingContext(user_id="user-1", data_connection_id=DC, run_id="manual", extracted_at="2026-11-01 00:00:00")
-    with transaction(warehouse) as conn:
-        landing.land(conn, landing.RESOURCES["payments"], bad, ctx)
+    _land_bad_records(warehouse)
     summary = _run_stages(warehouse, _model_run())
     with transaction(warehouse) as conn:
         rows = conn.execute(
@@ -224,8 +265,16 @@ def test_malformed_records_are_quarantined_with_reasons_and_the_rest_loads(model
             sa.text("SELECT CAST(payload AS VARCHAR) FROM commerce.quarantine WHERE source_id = 'PMBAD2'")
         ).scalar_one()
     reasons = {source_id: set(json.loads(rules)) for source_id, rules in rows}
-    assert set(reasons) == {"PMBAD1", "PMBAD2", "PMBAD3", "PMBAD4", "PMBAD5"}
+    assert set(reasons) == set(BAD_PAYMENTS)
     assert all(reasons.values())
+    assert reasons["PMBAD6"] == reasons["PMBAD7"] == {"amount_integer_minor_units"}
+    assert reasons["PMBAD8"] == {"charge_date_is_date"} and reasons["PMBAD9"] == {"fee_item_amount_readable"}
+    with transaction(warehouse) as conn:
+        refund_rules = conn.execute(sa.text(
+            "SELECT CAST(failed_rules AS VARCHAR) FROM commerce.quarantine WHERE source_id = 'RFBAD1'")).scalar_one()
+    assert json.loads(refund_rules) == ["refund_payment_in_raw"]
+    by_rule = summary["validate"]["transactions"]["quarantined_by_rule"]
+    assert by_rule["amount_integer_minor_units"] == 2 and by_rule["refund_payment_in_raw"] == 1
     assert loaded_bad == 0
     assert json.loads(payload)["source"]["currency"] == "XYZ"  # the GoCardless record itself is kept
     assert summary["load"]["transactions"]["rows"] > 100  # the rest loaded
@@ -293,3 +342,34 @@ def test_deleting_a_data_connection_deletes_its_rows_everywhere(model_sandbox, w
         remaining = conn.execute(sa.text("SELECT user_id FROM meta.data_connections")).scalars().all()
     assert set(leftovers.values()) == {0}
     assert remaining == ["keeper"]
+
+
+def test_the_sandbox_shapes_reach_the_model(tmp_path):
+    """The generator's plan changes, amended amounts, fees outside a payment and reinstated
+    mandates land, and the model turns them into FEE rows and non-zero expansion/contraction.
+    (DuckDB only: a merchant big enough to hold every shape; the model's backends are compared above.)"""
+    from gocardless_sandbox import SandboxServer
+    from tests.fixtures.sandbox import small_config
+
+    warehouse = get_engine(f"duckdb:///{tmp_path / 'shapes.duckdb'}")
+    apply_migrations(warehouse)
+    with SandboxServer(small_config(merchants=1, payments_per_merchant=1500, seed=42, rate_limit_per_minute=100_000)) as server:
+        _extract(server, warehouse)
+    summary = _run_stages(warehouse, _model_run())
+    with transaction(warehouse) as conn:
+        def scalar(sql: str):
+            return conn.execute(sa.text(sql)).scalar_one()
+
+        fee_rows = scalar("SELECT count(*) FROM commerce.transactions WHERE type = 'FEE'")
+        customers_with_plans = scalar(
+            "SELECT count(*) FROM (SELECT customer_id FROM commerce.subscriptions GROUP BY customer_id HAVING count(*) > 1) c")
+        amended = scalar("SELECT count(*) FROM raw.gocardless_events WHERE resource_type = 'subscriptions' AND action = 'amended'")
+        reinstated = scalar("SELECT count(*) FROM raw.gocardless_events WHERE resource_type = 'mandates' AND action = 'reinstated'")
+        expansion, contraction = conn.execute(sa.text(
+            "SELECT sum(expansion_mrr), sum(contraction_mrr) FROM commerce.subscriptions_insight")).one()
+    assert fee_rows > 0 and customers_with_plans > 0 and amended > 0 and reinstated > 0
+    assert expansion > 0 and contraction > 0
+    # generated data breaks none of the source rules (the sandbox's negative payouts, settled late
+    # failures and chargebacks on a day without collections, are the only rows it quarantines)
+    assert set(summary["validate"]["transactions"]["quarantined_by_rule"]) <= {"amount_non_negative"}
+    assert summary["validate"]["subscriptions"]["quarantined"] == 0

@@ -20,7 +20,7 @@ def subscriptions() -> pd.DataFrame:
 
 
 def test_columns_statuses_frequencies_and_mrr(subscriptions):
-    assert list(subscriptions.columns) == list(schema.SUBSCRIPTIONS)
+    assert list(subscriptions.columns) == [*schema.SUBSCRIPTIONS, schema.ISSUES]  # the issues column is validation's, never loaded
     got = subscriptions[["source_id", "status", "frequency_unit", "frequency_interval", "amount", "mrr", "customer_id"]]
     assert got.to_dict("records") == [
         {"source_id": "SB1", "status": "ACTIVE", "frequency_unit": "month", "frequency_interval": 1,
@@ -80,3 +80,21 @@ def test_approval_history_and_missing_events():
     # the last event says resumed, the record says paused: the record wins from that event on
     stale = status_history("2024-01-01", None, "paused", [SubscriptionEvent(at("2024-02-01"), "EV1", "resumed")])
     assert not stale.is_active(at("2024-03-01"))
+
+
+def test_ended_at_comes_from_the_record_when_the_ending_event_is_older_than_raw_holds():
+    """No events in raw (older than the 12-month window): a finished subscription's record says
+    when it ended (end_date, else its count-th charge); a cancelled one's record cannot."""
+    records = [
+        {**scenario.subscription("SBE1", 1000, "monthly", 1, "finished", "2022-01-15", "2022-01-01T00:00:00Z"), "count": 3},
+        {**scenario.subscription("SBE2", 1000, "weekly", 2, "finished", "2022-01-03", "2022-01-01T00:00:00Z"),
+         "end_date": "2022-06-30"},
+        scenario.subscription("SBE3", 1000, "monthly", 1, "cancelled", "2022-01-15", "2022-01-01T00:00:00Z"),
+        {**scenario.subscription("SBE4", 1000, "yearly", 1, "finished", "2021-02-28", "2021-02-01T00:00:00Z"), "count": 2},
+    ]
+    ended = build_subscriptions(scenario.frames(subscriptions=records, events=[])).set_index("source_id")["ended_at"]
+    assert ended["SBE1"] == pd.Timestamp("2022-03-15") and ended["SBE2"] == pd.Timestamp("2022-06-30")
+    assert pd.isna(ended["SBE3"]) and ended["SBE4"] == pd.Timestamp("2022-02-28")
+    # and it was active until then
+    history = status_history("2022-01-15", None, "finished", [], ended["SBE1"])
+    assert history.is_active(at("2022-02-28 23:59")) and not history.is_active(at("2022-03-31 23:59"))

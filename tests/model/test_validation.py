@@ -71,7 +71,7 @@ def test_quarantine_rows_carry_source_payload_and_run(malformed):
     _, _, outcome = malformed
     assert list(outcome.quarantine.columns) == list(schema.QUARANTINE)
     pmx1 = outcome.quarantine[outcome.quarantine["source_id"] == "PMX1"].iloc[0]
-    assert (pmx1["run_id"], pmx1["source_table"], pmx1["data_connection_id"], pmx1["user_id"]) == (
+    assert (pmx1["last_run_id"], pmx1["source_table"], pmx1["data_connection_id"], pmx1["user_id"]) == (
         "run_1", "commerce.transactions", "dc_1", "user_1")
     assert pmx1["payload"]["source"]["id"] == "PMX1" and pmx1["payload"]["source"]["amount"] is None
     assert pmx1["payload"]["row"]["status"] == "SUCCESS" and pmx1["payload"]["row"]["amount"] is None
@@ -83,7 +83,7 @@ def test_valid_scenario_has_no_quarantine_and_validation_is_deterministic():
     first = validate_transactions(transactions, now=scenario.NOW, run_id="r", build_docs=False)
     second = validate_transactions(transactions, now=scenario.NOW, run_id="r", build_docs=False)
     assert first.quarantine.empty and first.batch_failures == []
-    assert first.valid.equals(transactions) and first.valid.equals(second.valid)
+    assert first.valid.equals(transactions.drop(columns=schema.ISSUES)) and first.valid.equals(second.valid)
 
 
 def test_malformed_subscriptions_are_quarantined():
@@ -100,7 +100,7 @@ def test_malformed_subscriptions_are_quarantined():
     assert got == {
         "SBX1": ["frequency_unit_in_set"],
         "SBX2": ["frequency_interval_positive"],
-        "SBX3": ["currency_in_set", "amount_non_negative", "status_in_set"],
+        "SBX3": ["currency_in_set", "amount_non_negative", "status_in_set", "currency_matches_mandate_scheme"],
     }
     assert len(outcome.valid) == 6 and outcome.batch_failures == []
 
@@ -144,3 +144,89 @@ def test_a_table_that_breaks_the_column_contract_fails_the_batch():
                for f in outcome.batch_failures)
     with pytest.raises(BatchValidationError, match="columns_match_contract"):
         raise_for_batch_failures(outcome)
+
+
+# -- rules judged on the GoCardless record itself (model/source_rules.py) -------------------------
+
+STRICT_PAYMENTS = [
+    scenario.payment("PMS1", "1250", "paid_out", "2024-01-10"),  # amount as text: not 12.50
+    scenario.payment("PMS2", 12.5, "paid_out", "2024-01-10"),  # a fraction of a penny: not 0.125
+    scenario.payment("PMS3", 1000, "paid_out", "soon"),  # charge_date not a date
+    scenario.payment("PMS4", 1000, "paid_out", "2024-01-10", created_at=None),  # created_at null
+    scenario.payment("PMS5", 1000, "paid_out", "2024-01-10", payout="PO1"),  # a fee item that cannot be read
+    scenario.payment("PMS6", 1000, "paid_out", "2024-01-10", refunded="0"),  # amount_refunded as text
+    scenario.payment("PMS7", 1000, "paid_out", None),  # charge_date missing
+]
+STRICT_REFUNDS = [scenario.refund("RFS1", 100, "paid", "PM-never-landed", "2024-01-15T00:00:00Z")]
+STRICT_PAYOUTS = [
+    scenario.payout("POS1", 1000, 0, "paid", "tomorrow", "2024-01-11T00:00:00Z"),  # arrival_date not a date
+    scenario.payout("POS2", 1000, "5", "paid", "2024-01-12", "2024-01-11T00:00:00Z"),  # deducted_fees as text
+]
+STRICT_ITEMS = [
+    ("PO1", "gocardless_fee", "n/a", {"payment": "PMS5"}),
+    ("PO1", "app_fee", None, {"mandate": "MD3"}),  # an unlinked fee: its FEE row has no amount to read
+]
+
+
+def test_values_are_read_strictly_and_never_coerced():
+    frames = scenario.frames(payments=scenario.PAYMENTS + STRICT_PAYMENTS, refunds=scenario.REFUNDS + STRICT_REFUNDS,
+                             payouts=scenario.PAYOUTS + STRICT_PAYOUTS, payout_items=scenario.PAYOUT_ITEMS + STRICT_ITEMS)
+    transactions = build_transactions(frames)
+    outcome = validate_transactions(transactions, now=scenario.NOW, run_id="r", frames=frames, build_docs=False)
+    got = dict(zip(outcome.quarantine["source_id"], outcome.quarantine["failed_rules"], strict=True))
+    assert got == {
+        "PMS1": ["amount_integer_minor_units"],
+        "PMS2": ["amount_integer_minor_units"],
+        "PMS3": ["charge_date_is_date"],
+        "PMS4": ["source_created_at_not_null"],
+        "PMS5": ["fee_item_amount_readable"],
+        "PMS6": ["amount_integer_minor_units"],
+        "PMS7": ["charge_date_is_date"],
+        "RFS1": ["refund_payment_in_raw"],
+        "POS1": ["dates_are_dates"],
+        "POS2": ["amount_integer_minor_units"],
+        "PO1:app_fee:MD3:1": ["fee_item_amount_readable"],
+    }
+    assert outcome.batch_failures == []
+    # nothing was coerced on the way: the rows as built carry no invented values
+    built = transactions.set_index("source_id")
+    assert built.loc["PMS1", "amount"] is None and built.loc["PMS2", "amount"] is None
+    assert built.loc["PMS3", "value_date"] is None
+    # every valid record still loads
+    assert set(outcome.valid["source_id"]) == set(build_transactions(scenario.frames())["source_id"])
+
+
+STRICT_SUBSCRIPTIONS = [
+    scenario.subscription("SBS1", "1000", "monthly", 1, "active", "2024-01-01", "2024-01-01T00:00:00Z"),
+    scenario.subscription("SBS2", 1000, "monthly", 1, "active", "2024-01-01", "2024-01-01T00:00:00Z",
+                          currency="EUR"),  # EUR on a bacs mandate
+    {**scenario.subscription("SBS3", 1000, "monthly", 1, "active", "2023-01-01", "2023-01-01T00:00:00Z"),
+     "end_date": "2023-12-31"},  # active, ended long ago
+    {**scenario.subscription("SBS4", 1000, "monthly", 1, "active", "2023-01-01", "2023-01-01T00:00:00Z"),
+     "count": 3},  # active, its three payments were charged in 2023
+    scenario.subscription("SBS5", 1000, "monthly", 1, "active", "someday", "2024-01-01T00:00:00Z"),
+    {**scenario.subscription("SBS6", 1000, "monthly", 1, "active", "2024-01-01", "2024-01-01T00:00:00Z"),
+     "count": 12},  # active with payments to come: consistent
+]
+
+
+def test_subscription_consistency_rules():
+    frames = scenario.frames(subscriptions=scenario.SUBSCRIPTIONS + STRICT_SUBSCRIPTIONS)
+    outcome = validate_subscriptions(build_subscriptions(frames, scenario.NOW), now=scenario.NOW, run_id="r",
+                                     frames=frames, build_docs=False)
+    got = dict(zip(outcome.quarantine["source_id"], outcome.quarantine["failed_rules"], strict=True))
+    assert got == {
+        "SBS1": ["amount_integer_minor_units"],
+        "SBS2": ["currency_matches_mandate_scheme"],
+        "SBS3": ["active_subscription_not_ended"],
+        "SBS4": ["active_subscription_not_ended"],
+        "SBS5": ["dates_are_dates"],
+    }
+    assert "SBS6" in set(outcome.valid["source_id"])
+    # the quarantined ones add nothing to MRR: only SBS6 (10.00 a month since January) is added
+    insight = subscriptions_insight(outcome.valid, frames.events, now=scenario.NOW, history_months=4)
+    baseline = subscriptions_insight(build_subscriptions(scenario.frames(), scenario.NOW), scenario.frames().events,
+                                     now=scenario.NOW, history_months=4)
+    added = insight.set_index(["month", "currency"])["mrr"] - baseline.set_index(["month", "currency"])["mrr"]
+    assert set(added.xs("GBP", level="currency")) == {Decimal("10.00")}
+    assert set(added.xs("EUR", level="currency")) == {Decimal("0.00")}

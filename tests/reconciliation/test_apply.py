@@ -37,14 +37,15 @@ def test_periods_are_utc_days_numbered_yyyymmdd():
 def test_catching_up_an_old_day_never_undoes_a_later_state():
     """D3 already failed the payment late; reconciling D1 (its confirmation) for the first time."""
     state = settled_payment(gateway_state="FailedToSettle", settled_on=None)
-    state.later_changes[(PAYMENT, "gateway_state")] = (datetime(2026, 11, 3, 9), "EV9")
+    state.other_periods[PAYMENT] = [LogEntry("EV9", PAYMENT, "gateway_state", "TransactionRejected", "Transaction", "PM1",
+                                             None, "FailedToSettle", datetime(2026, 11, 3, 9))]
     outcome = reconcile([event("EV1", "confirmed", "2026-11-01T10:00:00.000Z")], {}, MERCHANT, state)
     (row,) = outcome.gateway_events
     assert row["outcome"] == "gateway_state Settled (superseded by the later event EV9), settled_on 2026-11-01"
     (changed,) = outcome.transactions
     assert (changed.gateway_state, changed.settled_on) == ("FailedToSettle", date(2026, 11, 1))
     assert [(e.change, e.before, e.after, e.superseded_by) for e in outcome.log] == [
-        ("gateway_state", "FailedToSettle", "Settled", "EV9"), ("settled_on", None, "2026-11-01", None)]
+        ("gateway_state", None, "Settled", "EV9"), ("settled_on", None, "2026-11-01", None)]
     assert state.transactions[PAYMENT].gateway_state == "FailedToSettle"  # the input is not modified
 
 
@@ -127,3 +128,32 @@ def test_slack_webhook_posts_the_summary(monkeypatch):
 def test_the_default_notifier_is_the_log(monkeypatch, path):
     monkeypatch.delenv(notify.NOTIFIER_ENV, raising=False)
     assert notify.load_notifier(path) is notify.log_notifier
+
+
+def _reconcile_days(days: list[list[dict]], order: list[int]) -> tuple:
+    """Reconcile ``days`` (each a period's events) in ``order``, the log carried between periods
+    as the warehouse carries it; returns the payment's final (gateway_state, settled_on)."""
+    logs: dict[int, list[LogEntry]] = {}
+    state = settled_payment()
+    for day in order:
+        others = [e for number, entries in logs.items() if number != day for e in entries]
+        run_state = WarehouseState(transactions=state.transactions, other_periods={PAYMENT: others})
+        outcome = reconcile(days[day], {}, Merchant("user-1", DC, 20261101 + day), run_state)
+        logs[day] = [e for e in outcome.log if e.related_object_type == "Transaction"]
+        for changed in outcome.transactions:
+            state.transactions[PAYMENT] = changed
+    final = state.transactions[PAYMENT]
+    return final.gateway_state, final.settled_on
+
+
+def test_a_failure_then_a_resubmission_ends_the_same_in_either_order():
+    """Failed on day 1, resubmission requested on day 3: reconciled 1→3 or 3→1, the same state."""
+    days = [[event("EV1", "submitted", "2026-11-01T08:00:00.000Z"), event("EV2", "failed", "2026-11-01T15:00:00.000Z")],
+            [],
+            [event("EV3", "resubmission_requested", "2026-11-03T06:00:00.000Z")]]
+    assert _reconcile_days(days, [0, 2]) == _reconcile_days(days, [2, 0]) == ("FailedToSettle", None)
+
+
+def test_the_earliest_settlement_date_wins_in_either_order():
+    days = [[event("EV1", "confirmed", "2026-11-01T10:00:00.000Z")], [event("EV2", "confirmed", "2026-11-02T10:00:00.000Z")]]
+    assert _reconcile_days(days, [0, 1]) == _reconcile_days(days, [1, 0]) == ("Settled", date(2026, 11, 1))

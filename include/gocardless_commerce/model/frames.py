@@ -109,6 +109,17 @@ def to_date(value: Any) -> date | None:
     return None
 
 
+def strict_date(value: Any) -> date | None:
+    """Exactly ``YYYY-MM-DD`` → ``date``; anything else (``"soon"``, ``"2024-13-01"``, a number,
+    a timestamp) → ``None``. For the date fields GoCardless documents as dates."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
 def to_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None

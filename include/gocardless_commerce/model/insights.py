@@ -236,8 +236,9 @@ def subscriptions_insight(
     events = build_lookups(RawFrames(events=subscription_events)).subscription_events
     groups: dict[tuple[str, str], dict[str, list[_Subscription]]] = defaultdict(lambda: defaultdict(list))
     columns = ("user_id", "data_connection_id", "currency", "source_id", "customer_id", "mandate_id",
-               "amount", "frequency_unit", "frequency_interval", "start_date", "source_created_at", "source_status")
-    for user, dc, currency, source_id, customer, mandate, amount, unit, interval, start, created, status in zip(
+               "amount", "frequency_unit", "frequency_interval", "start_date", "source_created_at", "source_status",
+               "ended_at")
+    for user, dc, currency, source_id, customer, mandate, amount, unit, interval, start, created, status, ended in zip(
         *(subscriptions[c] for c in columns), strict=True
     ):
         if not isinstance(currency, str) or not currency:
@@ -247,7 +248,7 @@ def subscriptions_insight(
         monthly = monthly_amount(amount, unit, None if pd.isna(interval) else interval)
         if monthly is None:
             continue
-        history = status_history(start, created, status, events.get((dc, source_id), []))
+        history = status_history(start, created, status, events.get((dc, source_id), []), ended)
         by_currency[currency].append(_Subscription(_str(customer) or _str(mandate) or source_id, monthly, history))
 
     rows: dict[str, list] = defaultdict(list)

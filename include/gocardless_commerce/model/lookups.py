@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from gocardless_commerce.model.frames import RawFrames, RawRecord, links, records, text
 from gocardless_commerce.model.mapping import EVENT_LINK_KEY, FEE_ITEM_TYPES
-from gocardless_commerce.model.money import minor_to_major
+from gocardless_commerce.model.money import item_minor_units
 
 Key = tuple[str, str]  # (data_connection_id, GoCardless id)
 
@@ -32,10 +32,14 @@ class Lookups:
     """Facts about other records; a chunked build passes only those its records need."""
 
     customer_of_mandate: dict[Key, str] = field(default_factory=dict)
+    #: Each mandate's scheme (a subscription's currency must be its scheme's).
+    scheme_of_mandate: dict[Key, str] = field(default_factory=dict)
     payments: dict[Key, RawRecord] = field(default_factory=dict)
     payouts: dict[Key, RawRecord] = field(default_factory=dict)
     #: Signed sum (major units) of the fee payout items linked to each payment.
     fees_of_payment: dict[Key, Decimal] = field(default_factory=dict)
+    #: Payments with a fee payout item whose amount cannot be read (their fee_amount is unknown).
+    unreadable_fee_payments: frozenset[Key] = frozenset()
     #: The payout a refund was deducted from (payout item of type ``refund``).
     payout_of_refund: dict[Key, str] = field(default_factory=dict)
     #: Newest event time per (data connection, resource_type, resource id).
@@ -54,20 +58,26 @@ class Lookups:
 
 
 def build_lookups(frames: RawFrames) -> Lookups:
-    customer_of_mandate = {}
+    customer_of_mandate, scheme_of_mandate = {}, {}
     for m in records(frames.mandates):
         customer = text(links(m.payload).get("customer"))
         if customer:
             customer_of_mandate[(m.data_connection_id, m.id)] = customer
+        scheme = text(m.payload.get("scheme"))
+        if scheme:
+            scheme_of_mandate[(m.data_connection_id, m.id)] = scheme
 
     fees_of_payment: dict[Key, Decimal] = defaultdict(Decimal)
+    unreadable_fee_payments = set()
     payout_of_refund = {}
     for item in records(frames.payout_items):
         item_links = links(item.payload)
         kind = item.payload.get("type")
         if kind in FEE_ITEM_TYPES and item_links.get("payment"):
-            amount = minor_to_major(item.payload.get("amount"))
-            if amount is not None:
+            amount = item_minor_units(item.payload.get("amount"))
+            if amount is None:
+                unreadable_fee_payments.add((item.data_connection_id, item_links["payment"]))
+            else:
                 fees_of_payment[(item.data_connection_id, item_links["payment"])] += amount
         elif kind == "refund" and item_links.get("refund"):
             payout_of_refund[(item.data_connection_id, item_links["refund"])] = item.payout_id
@@ -93,6 +103,8 @@ def build_lookups(frames: RawFrames) -> Lookups:
 
     return Lookups(
         customer_of_mandate=customer_of_mandate,
+        scheme_of_mandate=scheme_of_mandate,
+        unreadable_fee_payments=frozenset(unreadable_fee_payments),
         payments={(p.data_connection_id, p.id): p for p in records(frames.payments)},
         payouts={(p.data_connection_id, p.id): p for p in records(frames.payouts)},
         fees_of_payment=dict(fees_of_payment),

@@ -6,6 +6,7 @@ results are rounded, always half-up (``ROUND_HALF_UP``, as PostgreSQL's ``round(
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
@@ -38,6 +39,34 @@ def minor_to_major(value: Any) -> Decimal | None:
     """
     number = to_decimal(value)
     return None if number is None else number.scaleb(-2)
+
+
+def minor_units(value: Any) -> Decimal | None:
+    """Strict reading of a GoCardless amount: an integer in minor units → major units.
+
+    ``"1250"`` (text) or ``12.5`` (a fraction of a penny) are not amounts: they give ``None``
+    and the record is quarantined (``amount_integer_minor_units``), never coerced.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return Decimal(value).scaleb(-2)
+
+
+_ITEM_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def item_minor_units(value: Any) -> Decimal | None:
+    """A payout item's amount (GoCardless sends a decimal string of minor units, ``"-45.5"``) →
+    major units; ``None`` when it is anything else (``"n/a"``, null, ``true``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value).scaleb(-2)
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, str) and _ITEM_AMOUNT.fullmatch(value.strip()):
+        return Decimal(value.strip()).scaleb(-2)
+    return None
 
 
 def round_half_up(value: Decimal | Fraction, places: int) -> Decimal:

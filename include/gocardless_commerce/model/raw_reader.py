@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from gocardless_commerce.model.frames import RAW_COLUMNS, RawRecord, as_timestamp
 from gocardless_commerce.model.lookups import Lookups, SubscriptionEvent
 from gocardless_commerce.model.mapping import EVENT_LINK_KEY, FEE_ITEM_TYPES, SUBSCRIPTION_EVENT_STATE
-from gocardless_commerce.model.money import minor_to_major
+from gocardless_commerce.model.money import item_minor_units
 
 #: Records per chunk: about 50 MB of Python objects for payments, whatever the history.
 DEFAULT_CHUNK_ROWS = 10_000
@@ -56,10 +56,12 @@ _FACT_TABLES = {
         WHERE resource_id IS NOT NULL AND resource_id <> ''
         GROUP BY resource_type, resource_id""",
     # each mandate's customer (a payment's, refund's or subscription's customer is its mandate's)
+    # and scheme (a subscription's currency must be its scheme's)
     "model_mandate_customer": """
-        SELECT id AS mandate_id, payload -> 'links' ->> 'customer' AS customer_id
+        SELECT id AS mandate_id, NULLIF(payload -> 'links' ->> 'customer', '') AS customer_id,
+               NULLIF(payload ->> 'scheme', '') AS scheme
         FROM raw.gocardless_mandates
-        WHERE data_connection_id = :dc AND removed_at IS NULL AND COALESCE(payload -> 'links' ->> 'customer', '') <> ''""",
+        WHERE data_connection_id = :dc AND removed_at IS NULL""",
     # fee payout items linked to a payment (summed per payment in Python: amounts may be malformed)
     "model_payment_fee_items": f"""
         SELECT payload -> 'links' ->> 'payment' AS payment_id, payload ->> 'amount' AS amount
@@ -100,6 +102,7 @@ class _RawChunk:
     frame: pd.DataFrame
     last_events: dict[tuple[str, str, str], object]
     customers: dict[tuple[str, str], str]
+    schemes: dict[tuple[str, str], str]  # mandate → scheme
     first: str  # the chunk's id range
     last: str
 
@@ -175,7 +178,7 @@ class RawReader:
         select = (
             "SELECT t.user_id, t.data_connection_id, t.id, t.created_at, CAST(t.payload AS VARCHAR)"
             + "".join(f", t.{c}" for c in extra)
-            + ", mc.mandate_id, mc.customer_id, " + ("le.last_event_at" if resource_type else "NULL")
+            + ", mc.mandate_id, mc.customer_id, mc.scheme, " + ("le.last_event_at" if resource_type else "NULL")
             + f" FROM {table} t LEFT JOIN model_mandate_customer mc ON mc.mandate_id = (t.payload -> 'links' ->> 'mandate') "
             + last_event
         )
@@ -193,11 +196,13 @@ class RawReader:
             columns = list(zip(*rows, strict=True))
             dcs, ids = columns[1], columns[2]
             yield _RawChunk(
-                frame=pd.DataFrame(dict(zip((*RAW_COLUMNS, *extra), columns[:-3], strict=True)), dtype=object),
+                frame=pd.DataFrame(dict(zip((*RAW_COLUMNS, *extra), columns[:-4], strict=True)), dtype=object),
                 last_events={(dc, resource_type, rid): as_timestamp(at)
                              for dc, rid, at in zip(dcs, ids, columns[-1], strict=True) if at is not None},
                 customers={(dc, mandate): customer
-                           for dc, mandate, customer in zip(dcs, columns[-3], columns[-2], strict=True) if customer},
+                           for dc, mandate, customer in zip(dcs, columns[-4], columns[-3], strict=True) if customer},
+                schemes={(dc, mandate): scheme
+                         for dc, mandate, scheme in zip(dcs, columns[-4], columns[-2], strict=True) if scheme},
                 first=first,
                 last=last,
             )
@@ -206,15 +211,19 @@ class RawReader:
     def payments(self) -> Iterator[Chunk]:
         for chunk in self._chunks("raw.gocardless_payments", "payments"):
             fees: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+            unreadable = set()
             for payment_id, amount in self._select(
                 "SELECT payment_id, amount FROM model_payment_fee_items WHERE payment_id BETWEEN :first AND :last",
                 first=chunk.first, last=chunk.last,
             ):
-                amount = minor_to_major(amount)
-                if amount is not None:
+                amount = item_minor_units(amount)
+                if amount is None:
+                    unreadable.add((self.dc, payment_id))
+                else:
                     fees[(self.dc, payment_id)] += amount
             yield Chunk(chunk.frame, Lookups(
-                customer_of_mandate=chunk.customers, fees_of_payment=dict(fees), last_event_at=chunk.last_events,
+                customer_of_mandate=chunk.customers, fees_of_payment=dict(fees), unreadable_fee_payments=frozenset(unreadable),
+                last_event_at=chunk.last_events,
             ))
 
     def refunds(self) -> Iterator[Chunk]:
@@ -267,7 +276,8 @@ class RawReader:
             for events in history.values():
                 events.sort()
             yield Chunk(chunk.frame, Lookups(
-                customer_of_mandate=chunk.customers, last_event_at=chunk.last_events, subscription_events=dict(history),
+                customer_of_mandate=chunk.customers, scheme_of_mandate=chunk.schemes, last_event_at=chunk.last_events,
+                subscription_events=dict(history),
             ))
 
     def subscription_events(self) -> pd.DataFrame:

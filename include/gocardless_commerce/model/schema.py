@@ -97,17 +97,26 @@ SUBSCRIPTIONS_INSIGHT = {
     "net_mrr_churn_rate": "decimal",
 }
 
+#: One row per quarantined record (key: data connection, table, source id, occurrence); a later
+#: run that finds it bad again updates it and its ``last_run_id`` (006_quarantine_once.sql).
 QUARANTINE = {
-    "run_id": "str",
-    "source_table": "str",
     "data_connection_id": "str",
-    "user_id": "str",
+    "source_table": "str",
     "source_id": "str",
     "occurrence": "int",
+    "user_id": "str",
     "row_id": "str",
     "failed_rules": "object",  # list[str]
     "payload": "object",  # dict: {"row": the commerce row, "source": the raw GoCardless record}
+    "first_run_id": "str",
+    "last_run_id": "str",
 }
+QUARANTINE_KEY = ("data_connection_id", "source_table", "source_id", "occurrence")
+
+#: A column the transforms add after the contract's: the ``source_rules`` each record broke (a
+#: tuple of names, empty when none). Validation turns it into expectations and drops it; it is
+#: never loaded.
+ISSUES = "source_issues"
 
 _DTYPES = {"str": object, "decimal": object, "date": object, "object": object, "int": "Int64"}
 

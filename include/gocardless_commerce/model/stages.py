@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -165,7 +166,7 @@ def _transform(conn: Connection, run: ModelRun) -> dict:
         if run.wants_subscriptions:
             total = 0
             for number, chunk in enumerate(reader.subscriptions()):
-                frame = subscriptions_to_frame(chunk.frame, chunk.lookups)
+                frame = subscriptions_to_frame(chunk.frame, chunk.lookups, run.now)
                 run.save_part("subscriptions", number, frame)
                 total += len(frame)
             if not total:
@@ -194,7 +195,7 @@ def validate(engine: Engine, run: ModelRun) -> dict:
         run.clear_parts(f"{name}_valid")
         if not run.has_parts(name):
             continue
-        counts = {"valid": 0, "quarantined": 0}
+        counts: dict = {"valid": 0, "quarantined": 0, "quarantined_by_rule": Counter()}
         for number, frame in enumerate(run.read_parts(name)):
             outcome = check(frame, now=run.now, run_id=run.run_id, build_docs=number == 0)
             model.raise_for_batch_failures(outcome)
@@ -202,11 +203,15 @@ def validate(engine: Engine, run: ModelRun) -> dict:
             quarantined.append(outcome.quarantine)
             counts["valid"] += len(outcome.valid)
             counts["quarantined"] += len(outcome.quarantine)
+            counts["quarantined_by_rule"].update(rule for rules in outcome.quarantine["failed_rules"] for rule in rules)
             if outcome.docs_url:
                 summary["data_docs"] = outcome.docs_url
                 log.info("Great Expectations Data Docs for %s: %s", name, outcome.docs_url)
             for row in outcome.quarantine.head(20).itertuples():
                 log.warning("Quarantined %s %s: %s", row.source_table, row.source_id, ", ".join(row.failed_rules))
+        counts["quarantined_by_rule"] = dict(sorted(counts["quarantined_by_rule"].items()))
+        if counts["quarantined"]:
+            log.warning("Quarantined %d %s row(s), by rule: %s", counts["quarantined"], name, counts["quarantined_by_rule"])
         summary[name] = counts
     run.save("valid_rows", {name: counts["valid"] for name, counts in summary.items() if isinstance(counts, dict)})
     quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else schema.frame({}, schema.QUARANTINE)
@@ -263,14 +268,17 @@ LOAD_TARGETS = {
         "month || ':' || currency",
     ),
 }
+#: One row per quarantined record: a rerun updates it (rules, payload, ``last_run_id``) and keeps
+#: the run that first found it (``first_run_id``).
 QUARANTINE_TARGET = UpsertTarget(
     table="commerce.quarantine",
-    key=("data_connection_id", "run_id", "source_table", "source_id", "occurrence"),
+    key=schema.QUARANTINE_KEY,
     columns=tuple(
         Column(name, {"failed_rules": "JSON", "payload": "JSON", "occurrence": "INTEGER"}.get(name, "VARCHAR"))
         for name in schema.QUARANTINE
     ),
     change_check=None,
+    preserve_columns=("first_run_id",),
 )
 
 

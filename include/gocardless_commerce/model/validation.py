@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from gocardless_commerce.model import mapping, schema
+from gocardless_commerce.model import mapping, schema, source_rules
 from gocardless_commerce.model.frames import RawFrames, as_payload, as_timestamp
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,28 @@ def _between(name: str, column: str, row: bool = True, **bounds) -> Rule:
     return Rule(name, lambda gxe: gxe.ExpectColumnValuesToBeBetween(column=column, **bounds), row)
 
 
+def _source_rule(name: str) -> Rule:
+    """A rule the transform judged on the GoCardless record (``source_rules``): ``_<name>`` is
+    True on the rows that kept it."""
+    return Rule(name, lambda gxe: gxe.ExpectColumnValuesToBeInSet(column=f"_{name}", value_set=[True]))
+
+
+def _source_rule_columns(issues: pd.Series, names: Sequence[str]) -> dict[str, pd.Series]:
+    return {f"_{name}": pd.Series([name not in found for found in issues], index=issues.index, dtype=bool)
+            for name in names}
+
+
+def _amount_given(frame: pd.DataFrame, issues: pd.Series) -> pd.Series:
+    """True where the row has an amount, or where a source rule already says why it has none."""
+    kinds = frame["type"] if "type" in frame else pd.Series([None] * len(frame), index=frame.index)
+    given = []
+    for amount, kind, found in zip(frame["amount"], kinds, issues, strict=True):
+        refused = source_rules.AMOUNT_INTEGER in found or (
+            kind == mapping.FEE and source_rules.FEE_ITEM_AMOUNT_READABLE in found)
+        given.append(True if refused or (amount is not None and not pd.isna(amount)) else None)
+    return pd.Series(given, index=frame.index, dtype=object)
+
+
 def _columns_match(columns: Sequence[str]) -> Rule:
     return Rule("columns_match_contract",
                 lambda gxe: gxe.ExpectTableColumnsToMatchSet(column_set=list(columns), exact_match=True), row=False)
@@ -142,7 +164,9 @@ def _record_rules(now: datetime) -> list[Rule]:
         *(_not_null(key) for key in _KEYS),
         Rule("id_unique", lambda gxe: gxe.ExpectColumnValuesToBeInSet(column="_occurrence", value_set=[0])),
         _in_set("currency", mapping.CURRENCIES),
-        _not_null("amount"),
+        # missing, not unreadable: an amount the transform refused is named by its source rule
+        Rule("amount_not_null", lambda gxe: gxe.ExpectColumnValuesToNotBeNull(column="_amount_given")),
+        _not_null("source_created_at"),
         _between("amount_non_negative", "_amount_non_negative", min_value=0),
         _between("source_created_at_not_in_future", "source_created_at", max_value=now),
     ]
@@ -157,6 +181,7 @@ def transaction_rules(now: datetime) -> list[Rule]:
         Rule("scheme_matches_currency", lambda gxe: gxe.ExpectColumnPairValuesToBeEqual(
             column_A="_currency", column_B="_scheme_currency", ignore_row_if="either_value_is_missing")),
         _between("refund_within_payment_amount", "_refund_excess", max_value=0),
+        *map(_source_rule, source_rules.TRANSACTION_RULES),
     ]
 
 
@@ -166,6 +191,7 @@ def subscription_rules(now: datetime) -> list[Rule]:
         _in_set("status", mapping.SUBSCRIPTION_STATUSES),
         _in_set("frequency_unit", mapping.FREQUENCY_UNITS),
         _between("frequency_interval_positive", "_frequency_interval", min_value=1),
+        *map(_source_rule, source_rules.SUBSCRIPTION_RULES),
     ]
 
 
@@ -442,12 +468,19 @@ def _validate_records(
     docs_dir,
     build_docs: bool,
 ) -> ValidationOutcome:
-    """Row rules quarantine; batch rules (the column contract, rules that could not run) fail."""
+    """Row rules quarantine; batch rules (the column contract, rules that could not run) fail.
+
+    The transform's ``schema.ISSUES`` column (absent: no issues) becomes one helper column per
+    source rule, and is not part of the rows returned.
+    """
     original = frame.reset_index(drop=True)
+    issues = original.pop(schema.ISSUES) if schema.ISSUES in original else pd.Series([()] * len(original), dtype=object)
     prepared = _prepare(original, enumerated, ())
     extra: dict[str, pd.Series] = {}
     if set(contract) <= set(original.columns):
-        extra = helpers(original)
+        names = [rule.name for rule in rules if rule.name in source_rules.ALL]
+        extra = {**helpers(original), **_source_rule_columns(issues, names),
+                 "_amount_given": _amount_given(original, issues)}
     for name, series in extra.items():
         prepared[name] = series.set_axis(prepared.index)
     rules = [*rules, _columns_match([*contract, ROW_MARKER, *extra])]
@@ -465,7 +498,8 @@ def _validate_records(
         dc = row.get("data_connection_id") if isinstance(row.get("data_connection_id"), str) else ""
         occurrences[(dc, source_id)] += 1
         values = {
-            "run_id": run_id,
+            "first_run_id": run_id,
+            "last_run_id": run_id,
             "source_table": table,
             "data_connection_id": dc,
             "user_id": row.get("user_id"),

@@ -5,12 +5,17 @@ warehouse state they touch. Output: the gateway events, the log of changes, the 
 refunds and the new states to write. Events are applied oldest first, so several events on one
 payment in one day end in the right state.
 
-Reruns must change nothing, including when later periods already ran:
+Reruns must change nothing, and the order in which days are reconciled must not matter:
 
 * every change an event asks for is logged, also when the field already had the value, and a
   rerun keeps the ``before`` (and ``superseded_by``) the first run logged;
-* a field that an event of a *later* period changed is left alone (the log row names that
-  event in ``superseded_by``), so catching up an old day never undoes a newer state.
+* a transaction's ``gateway_state`` and ``settled_on`` are a *replay* (:func:`replay`) of every
+  logged change of every period, oldest event first, not the result of applying one period on
+  top of whatever state the warehouse holds: a submission event only moves a payment that has
+  not settled or failed *at that event's time*, and the earliest settlement date wins, whichever
+  day was reconciled first. A change a later period's event overrides names it in ``superseded_by``;
+* a payment method's status is the newest event's (a field that an event of a *later* period
+  changed is left alone), so catching up an old day never undoes a newer state.
 """
 
 from __future__ import annotations
@@ -100,8 +105,10 @@ class WarehouseState:
     transactions: dict[str, Transaction] = field(default_factory=dict)  # by commerce id
     payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)  # by mandate id
     previous_log: dict[tuple[str, str, str], LogEntry] = field(default_factory=dict)  # this period, earlier run
-    #: (object id, change) → newest (event time, event id) that set it in another period
+    #: (payment method id, change) → newest (event time, event id) of a later period that set it
     later_changes: dict[tuple[str, str], tuple[datetime, str]] = field(default_factory=dict)
+    #: transaction id → its gateway_state/settled_on log entries of every *other* period
+    other_periods: dict[str, list[LogEntry]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,50 @@ def needs_attention(gateway_event: dict[str, Any]) -> bool:
     return not gateway_event["matched"] and gateway_event["gateway_event"] != mapping.UNKNOWN
 
 
+EventKey = tuple[datetime, str]  # (event time, event id): the order changes are replayed in
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A transaction's reconciled fields after replaying its changes, and which event set each."""
+
+    gateway_state: str | None = None
+    settled_on: date | None = None
+    set_by: dict[str, EventKey] = field(default_factory=dict)
+
+
+def replay(entries: list[LogEntry]) -> Replayed:
+    """Fold a transaction's logged changes, oldest event first, from the unreconciled state.
+
+    A settlement (an event that logged ``settled_on``) makes it ``Settled`` on the event's day,
+    unless it was already settled on or before that day; a submission state (``NotSubmitted``,
+    ``Submitted``) applies only while the payment has not settled or failed; any other
+    ``gateway_state`` applies as logged. The result depends only on the set of entries.
+    """
+    by_event: dict[EventKey, dict[str, str | None]] = defaultdict(dict)
+    for entry in entries:
+        by_event[(entry.event_time, entry.event_id)][entry.change] = entry.after
+    state: str | None = None
+    settled_on: date | None = None
+    set_by: dict[str, EventKey] = {}
+    for key in sorted(by_event):
+        changes = by_event[key]
+        if SETTLED_ON in changes:
+            day = key[0].date()
+            if not (state == GatewayState.SETTLED and settled_on is not None and settled_on <= day):
+                settled_on, set_by[SETTLED_ON] = day, key
+            new = GatewayState.SETTLED.value
+        elif GATEWAY_STATE in changes:
+            new = changes[GATEWAY_STATE]
+            if new in mapping.SUBMISSION_STATE_VALUES and state not in mapping.PRE_SETTLEMENT_STATES:
+                continue
+        else:
+            continue
+        if new != state:
+            state, set_by[GATEWAY_STATE] = new, key
+    return Replayed(state, settled_on, set_by)
+
+
 def related_id(event: dict[str, Any]) -> str | None:
     """The GoCardless id the event is about (``links.payment`` for a payment event…)."""
     links = event.get("links") or {}
@@ -198,6 +249,7 @@ class _Run:
         self.transactions = {k: replace(v) for k, v in state.transactions.items()}
         self.payment_methods = {k: replace(v) for k, v in state.payment_methods.items()}
         self.created_payment_methods: set[str] = set()
+        self.transaction_log: dict[str, list[LogEntry]] = defaultdict(list)  # this period's, by transaction
         self.gateway_events: list[dict[str, Any]] = []
         self.log: list[LogEntry] = []
         self.external_refunds: list[dict[str, Any]] = []
@@ -289,25 +341,51 @@ class _Run:
     def _settle(self, event: dict, rule: mapping.Rule, transaction: Transaction, at: datetime) -> str:
         """``Settled``, and ``settled_on`` the event's date (an earlier settlement date stays)."""
         day = at.date()
-        already = transaction.gateway_state == GatewayState.SETTLED and transaction.settled_on and transaction.settled_on <= day
-        settled_on = transaction.settled_on if already else day
+        before = self._replayed_before(transaction, event)
+        already = before.gateway_state == GatewayState.SETTLED and before.settled_on and before.settled_on <= day
+        settled_on = before.settled_on if already else day
         outcome = self._set_gateway_state(event, rule, transaction, GatewayState.SETTLED)
-        self._change(event, rule, _target(transaction), SETTLED_ON, _text(transaction.settled_on), _text(settled_on),
-                     lambda: setattr(transaction, "settled_on", settled_on))
+        self._log_transaction_change(event, rule, transaction, SETTLED_ON, _text(before.settled_on), _text(settled_on))
         return f"{outcome}, settled_on {settled_on.isoformat()}"
 
     def _set_gateway_state(self, event: dict, rule: mapping.Rule, transaction: Transaction, state: GatewayState) -> str:
-        superseded_by = self._change(event, rule, _target(transaction), GATEWAY_STATE, transaction.gateway_state, state.value,
-                                     lambda: setattr(transaction, "gateway_state", state.value))
+        before = self._replayed_before(transaction, event).gateway_state
+        superseded_by = self._log_transaction_change(event, rule, transaction, GATEWAY_STATE, before, state.value)
         return f"gateway_state {state.value}" + _superseded(superseded_by)
 
     def _track_submission(self, event: dict, rule: mapping.Rule, transaction: Transaction, state: GatewayState) -> str:
-        """Before it settles, a payment's gateway state follows its submission (no gateway event)."""
-        previous = self.state.previous_log.get((event["id"], transaction.id, GATEWAY_STATE))
-        before = previous.before if previous else transaction.gateway_state
+        """Before it settles, a payment's gateway state follows its submission (no gateway event):
+        judged on the state at the event's time, whichever days were reconciled before."""
+        before = self._replayed_before(transaction, event).gateway_state
         if before not in mapping.PRE_SETTLEMENT_STATES:
             return f"no action (gateway_state already {before})"
         return self._set_gateway_state(event, rule, transaction, state)
+
+    def _entries(self, transaction: Transaction) -> list[LogEntry]:
+        return [*self.state.other_periods.get(transaction.id, ()), *self.transaction_log[transaction.id]]
+
+    def _replayed_before(self, transaction: Transaction, event: dict) -> Replayed:
+        """The transaction's reconciled fields just before ``event``, from every period's changes."""
+        key = (parse_naive_utc(event["created_at"]), event["id"])
+        return replay([e for e in self._entries(transaction) if (e.event_time, e.event_id) < key])
+
+    def _log_transaction_change(self, event: dict, rule: mapping.Rule, transaction: Transaction, change: str,
+                                before: str | None, after: str | None) -> str | None:
+        """Log one change of a transaction's field; returns the later period's event that
+        overrides it (``superseded_by``). The fields themselves are replayed in :meth:`outcome`."""
+        at = parse_naive_utc(event["created_at"])
+        entry = LogEntry(event["id"], transaction.id, change, rule.gateway_event, "Transaction", transaction.source_id,
+                         before, after, at)
+        self.transaction_log[transaction.id].append(entry)
+        setter = replay(self._entries(transaction)).set_by.get(change)
+        superseded_by = setter[1] if setter is not None and setter > (at, event["id"]) else None
+        previous = self.state.previous_log.get(entry.key)
+        if previous is not None:
+            entry = replace(entry, before=previous.before, superseded_by=previous.superseded_by)
+        else:
+            entry = replace(entry, superseded_by=superseded_by)
+        self.log.append(entry)
+        return entry.superseded_by
 
     def _set_payment_method_status(self, event: dict, rule: mapping.Rule, method: PaymentMethod, status: str, at: datetime) -> str:
         before = None if method.source_id in self.created_payment_methods else method.status
@@ -371,6 +449,10 @@ class _Run:
         return superseded_by
 
     def outcome(self) -> Outcome:
+        for transaction_id, entries in self.transaction_log.items():
+            replayed = replay([*self.state.other_periods.get(transaction_id, ()), *entries])
+            transaction = self.transactions[transaction_id]
+            transaction.gateway_state, transaction.settled_on = replayed.gateway_state, replayed.settled_on
         changed_transactions = [
             t for k, t in self.transactions.items()
             if (t.gateway_state, t.settled_on) != (self.state.transactions[k].gateway_state, self.state.transactions[k].settled_on)
@@ -381,10 +463,6 @@ class _Run:
 
 def _superseded(by: str | None) -> str:
     return f" (superseded by the later event {by})" if by else ""
-
-
-def _target(transaction: Transaction) -> tuple[str, str, str]:
-    return "Transaction", transaction.id, transaction.source_id
 
 
 def _text(value: date | None) -> str | None:

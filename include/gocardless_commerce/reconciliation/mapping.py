@@ -71,6 +71,7 @@ SUBMISSION_STATES: dict[str, GatewayState] = {
     "resubmission_requested": GatewayState.NOT_SUBMITTED,
     "submitted": GatewayState.SUBMITTED,
 }
+SUBMISSION_STATE_VALUES = frozenset(state.value for state in SUBMISSION_STATES.values())
 #: States a submission event may overwrite: a settled or rejected payment stays so.
 PRE_SETTLEMENT_STATES = frozenset({None, GatewayState.NOT_SUBMITTED, GatewayState.SUBMITTED})
 

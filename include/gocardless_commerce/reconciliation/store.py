@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gocardless_commerce.reconciliation.apply import (
+    GATEWAY_STATE,
+    SETTLED_ON,
     LogEntry,
     Merchant,
     Outcome,
@@ -93,18 +95,33 @@ def seed_payment_methods(conn: Connection, user_id: str, data_connection_id: str
     """Give every landed mandate without a payment method one, from its current status.
 
     Insert-only: a payment method the reconciliation maintains is never reset from ``raw``.
+    ``updated_at`` is the mandate's last change as the data says it (its newest event, else its
+    ``created_at``), not when it was landed: every warehouse seeds the same rows.
     """
     rows = conn.execute(
         sa.text(
-            "SELECT CAST(m.payload AS VARCHAR), m.extracted_at FROM raw.gocardless_mandates m "
+            "SELECT CAST(m.payload AS VARCHAR), m.created_at, le.last_event_at FROM raw.gocardless_mandates m "
+            "LEFT JOIN (SELECT e.payload -> 'links' ->> 'mandate' AS mandate_id, max(e.created_at) AS last_event_at "
+            "FROM raw.gocardless_events e WHERE e.data_connection_id = :dc AND e.removed_at IS NULL "
+            "AND e.resource_type = 'mandates' GROUP BY e.payload -> 'links' ->> 'mandate') le ON le.mandate_id = m.id "
             "WHERE m.data_connection_id = :dc AND m.removed_at IS NULL AND NOT EXISTS ("
             "SELECT 1 FROM commerce.payment_methods p WHERE p.data_connection_id = m.data_connection_id "
             "AND p.source_id = m.id)"
         ),
         {"dc": data_connection_id},
     ).all()
-    methods = [PaymentMethod.from_mandate(data_connection_id, json.loads(payload), extracted_at) for payload, extracted_at in rows]
+    methods = [
+        PaymentMethod.from_mandate(data_connection_id, json.loads(payload), _last_change(created_at, last_event_at))
+        for payload, created_at, last_event_at in rows
+    ]
     return write_payment_methods(conn, user_id, data_connection_id, methods)
+
+
+def _last_change(created_at: datetime | None, last_event_at: datetime | None) -> datetime:
+    """The newer of a mandate's creation and its newest event (``updated_at`` is NOT NULL: a
+    mandate with neither is dated at the epoch rather than at the wall clock)."""
+    moments = [t for t in (created_at, last_event_at) if t is not None]
+    return max(moments) if moments else datetime(1970, 1, 1)
 
 
 def write_payment_methods(conn: Connection, user_id: str, data_connection_id: str, methods: Iterable[PaymentMethod]) -> int:
@@ -152,12 +169,22 @@ def read_state(conn: Connection, merchant: Merchant, transaction_ids: Sequence[s
         conn,
         "SELECT l.related_object_id, l.change, l.event_time, l.event_id FROM reconciliation.log l "
         "JOIN {stage} s ON l.related_object_id = s.k WHERE l.data_connection_id = :dc AND l.job_number > :job "
-        "AND l.superseded_by IS NULL AND l.before_value IS DISTINCT FROM l.after_value",
-        [*transactions, *(m.id for m in payment_methods.values())], {**dc, "job": merchant.job_number},
+        "AND l.related_object_type = 'PaymentMethod'",  # every later change, also one that found the value set
+        [m.id for m in payment_methods.values()], {**dc, "job": merchant.job_number},
     ):
         key = (object_id, change)
         later_changes[key] = max(later_changes.get(key, (event_time, event_id)), (event_time, event_id))
-    return WarehouseState(transactions, payment_methods, previous_log, later_changes)
+    other_periods: dict[str, list[LogEntry]] = {}
+    for row in _select_by_ids(
+        conn,
+        f"SELECT {', '.join('l.' + c for c in LOG.column_names)} FROM reconciliation.log l "
+        "JOIN {stage} s ON l.related_object_id = s.k WHERE l.data_connection_id = :dc AND l.job_number <> :job "
+        f"AND l.related_object_type = 'Transaction' AND l.change IN ('{GATEWAY_STATE}', '{SETTLED_ON}')",
+        list(transactions), {**dc, "job": merchant.job_number},
+    ):
+        logged = entry(row)
+        other_periods.setdefault(logged.related_object_id, []).append(logged)
+    return WarehouseState(transactions, payment_methods, previous_log, later_changes, other_periods)
 
 
 # -- writing one merchant's period ------------------------------------------------------------------
