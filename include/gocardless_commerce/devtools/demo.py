@@ -130,7 +130,7 @@ def print_report() -> None:
     engine = get_engine()
     tables = [r.table for r in RESOURCES.values()] + [
         "commerce.transactions", "commerce.subscriptions", "commerce.transactions_insight",
-        "commerce.subscriptions_insight", "commerce.quarantine",
+        "commerce.subscriptions_insight", "raw.gocardless_quarantine", "commerce.quarantine",
     ]
     with transaction(engine) as conn:
         print("\nRows per table:")
