@@ -10,7 +10,6 @@ import msgspec
 import sqlalchemy as sa
 
 from gocardless_commerce.extract import landing
-from gocardless_commerce.client.pagination import RecordHead
 from gocardless_commerce.warehouse.engine import transaction
 
 CTX = landing.LandingContext(user_id="u1", data_connection_id="dc1", run_id="run-1", extracted_at="2026-11-01 00:00:00")
@@ -80,34 +79,37 @@ def test_mark_removed_flags_vanished_rows_and_clears_on_return(warehouse):
     assert all(r[3] is None for r in _rows(warehouse, customers.table))
 
 
-def test_payout_item_ids_are_stable_and_unique():
+def test_payout_item_ids_say_what_the_item_is():
+    """payout + type + linked object + amount: the same item listed twice is one item."""
     items = [
-        {"type": "payment_paid_out", "links": {"payment": "PM1"}},
-        {"type": "gocardless_fee", "links": {"payment": "PM1"}},
-        {"type": "gocardless_fee", "links": {"payment": "PM1"}},
-        {"type": "app_fee", "links": {}},
+        {"type": "payment_paid_out", "amount": "10.0", "links": {"payment": "PM1"}},
+        {"type": "gocardless_fee", "amount": "-1.5", "links": {"payment": "PM1"}},
+        {"type": "gocardless_fee", "amount": "-1.5", "links": {"payment": "PM1"}},
+        {"type": "app_fee", "amount": "-0.2", "links": {}},
     ]
     assert landing.payout_item_ids("PO1", items) == [
-        "PO1:payment_paid_out:PM1:1",
-        "PO1:gocardless_fee:PM1:1",
-        "PO1:gocardless_fee:PM1:2",
-        "PO1:app_fee:-:1",
+        "PO1:payment_paid_out:PM1:10.0",
+        "PO1:gocardless_fee:PM1:-1.5",
+        "PO1:gocardless_fee:PM1:-1.5",
+        "PO1:app_fee:-:-0.2",
     ]
+    assert landing.payout_item_ids("PO1", list(reversed(items))) == list(reversed(landing.payout_item_ids("PO1", items)))
 
 
-def _raw_records(records: list[dict]):
-    from gocardless_commerce.client.pagination import RawRecords
+def _raw_records(resource: str, records: list[dict]):
+    """Records as the client hands them to the landing: parsed with the resource's schema."""
+    from gocardless_commerce.client.pagination import raw_records
 
-    raw_json = [msgspec.json.encode(r) for r in records]
-    return RawRecords(raw=[msgspec.Raw(b) for b in raw_json], heads=[msgspec.json.decode(b, type=RecordHead) for b in raw_json])
+    return raw_records(resource, msgspec.Raw(msgspec.json.encode(records)))
 
 
 def test_land_raw_stores_the_api_json_byte_for_byte_and_matches_land(warehouse):
+    from gocardless_commerce.client.pagination import raw_records
+
     payments = landing.RESOURCES["payments"]
     as_sent = b'{"id":"PM1","created_at":"2026-10-01T12:00:00.000Z","amount":1000,"status":"submitted"}'
-    records = _raw_records([_payment("PM2")])
-    records.raw.append(msgspec.Raw(as_sent))
-    records.heads.append(msgspec.json.decode(as_sent, type=RecordHead))
+    page = b"[" + msgspec.json.encode(_payment("PM2")) + b"," + as_sent + b"]"
+    records = raw_records("payments", msgspec.Raw(page))
     with transaction(warehouse) as conn:
         assert landing.land_raw(conn, payments, records, CTX) == 2
         # the same records as dicts: nothing to change
@@ -117,21 +119,24 @@ def test_land_raw_stores_the_api_json_byte_for_byte_and_matches_land(warehouse):
     events = landing.RESOURCES["events"]
     event = {"id": "EV1", "created_at": "2026-10-01T12:00:00.000Z", "resource_type": "payments", "action": "created"}
     with transaction(warehouse) as conn:
-        assert landing.land_raw(conn, events, _raw_records([event]), CTX) == 1
+        assert landing.land_raw(conn, events, _raw_records("events", [event]), CTX) == 1
         assert conn.execute(sa.text("SELECT resource_type, action FROM raw.gocardless_events")).one() == ("payments", "created")
 
 
 def test_land_raw_payout_items_keys_items_like_land_payout_items(warehouse):
     items = [
-        {"type": "payment_paid_out", "amount": "10", "links": {"payment": "PM1"}},
-        {"type": "gocardless_fee", "amount": "-1", "links": {"payment": "PM1"}},
-        {"type": "gocardless_fee", "amount": "-1", "links": {"payment": "PM1"}},
+        {"type": "payment_paid_out", "amount": "10.0", "links": {"payment": "PM1"}},
+        {"type": "gocardless_fee", "amount": "-1.0", "links": {"payment": "PM1"}},
+        {"type": "app_fee", "amount": "-0.5", "links": {"payment": "PM1"}},
     ]
+    records = _raw_records("payout_items", items)
+    ids = landing.payout_item_ids("PO1", items)
     with transaction(warehouse) as conn:
-        assert landing.land_raw_payout_items(conn, [("PO1", _raw_records(items))], CTX) == 3
+        assert landing.land_raw(conn, landing.RESOURCES["payout_items"], records, CTX,
+                                ids=ids, extras=[("PO1",)] * len(items)) == 3
         assert landing.land_payout_items(conn, [("PO1", items)], CTX) == 0
         assert conn.execute(sa.text("SELECT payout_id, count(*) FROM raw.gocardless_payout_items GROUP BY 1")).one() == ("PO1", 3)
-    assert [r[0] for r in _rows(warehouse, "raw.gocardless_payout_items")] == sorted(landing.payout_item_ids("PO1", items))
+    assert [r[0] for r in _rows(warehouse, "raw.gocardless_payout_items")] == sorted(ids)
 
 
 def test_the_sync_lands_records_without_importing_pandas(tmp_path):
@@ -139,13 +144,13 @@ def test_the_sync_lands_records_without_importing_pandas(tmp_path):
     script = f"""
 import sys, msgspec
 from gocardless_commerce.extract import landing, sync
-from gocardless_commerce.client.pagination import RawRecords, RecordHead
+from gocardless_commerce.client.pagination import raw_records
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
 engine = get_engine("duckdb:///{tmp_path / 'w.duckdb'}")
 apply_migrations(engine)
-body = b'{{"id":"PM1","created_at":"2026-10-01T12:00:00.000Z"}}'
-records = RawRecords(raw=[msgspec.Raw(body)], heads=[msgspec.json.decode(body, type=RecordHead)])
+body = b'[{{"id":"PM1","created_at":"2026-10-01T12:00:00.000Z","amount":100}}]'
+records = raw_records("payments", msgspec.Raw(body))
 ctx = landing.LandingContext(user_id="u", data_connection_id="dc", run_id="r", extracted_at="2026-11-01 00:00:00")
 with transaction(engine) as conn:
     assert landing.land_raw(conn, landing.RESOURCES["payments"], records, ctx) == 1
