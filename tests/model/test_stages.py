@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from gocardless_commerce import model
 from gocardless_commerce.extract import landing, sync
 from gocardless_commerce.model import stages
+from gocardless_commerce.model.staging import frame_to_decimals
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
@@ -146,7 +147,7 @@ def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sand
         landing.land_payout_items(conn, [(p, [{"type": "app_fee", "amount": "-12.5", "links": {}}]) for p in payouts], ctx)
     run = dataclasses.replace(_model_run(), chunk_rows=37)  # many chunks, every stream split
     stages.transform(warehouse, run)
-    chunks = list(run.read_parts("transactions"))
+    chunks = list(run.staging.read_parts("transactions"))
     chunked = pd.concat(chunks, ignore_index=True)
     frames = _whole_raw_frames(warehouse)
 
@@ -154,13 +155,13 @@ def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sand
     assert len(chunks) > 10
     assert {"PAYMENT", "PAYMENT_REFUND", "PAYOUT", "FEE"} <= set(whole["type"])
     pd.testing.assert_frame_equal(_sorted(chunked, ["type", "source_id"]), _sorted(whole, ["type", "source_id"]))
-    subscriptions = pd.concat(run.read_parts("subscriptions"), ignore_index=True)
+    subscriptions = pd.concat(run.staging.read_parts("subscriptions"), ignore_index=True)
     pd.testing.assert_frame_equal(_sorted(subscriptions, ["source_id"]), _sorted(model.build_subscriptions(frames), ["source_id"]))
     # monthly cells are sums: chunk by chunk gives the whole history's insight
     pd.testing.assert_frame_equal(
         model.transactions_insight(iter(chunks), now=PINNED_NOW), model.transactions_insight(whole, now=PINNED_NOW)
     )
-    refunded = run.read("refunded_payment_amounts")
+    refunded = frame_to_decimals(run.staging.read("refunded_payment_amounts"))
     refunds = whole[whole["type"] == "PAYMENT_REFUND"]
     assert set(refunds["initial_transaction_id"]) <= set(refunded)
 
@@ -293,3 +294,21 @@ def test_deleting_a_data_connection_deletes_its_rows_everywhere(model_sandbox, w
         remaining = conn.execute(sa.text("SELECT user_id FROM meta.data_connections")).scalars().all()
     assert set(leftovers.values()) == {0}
     assert remaining == ["keeper"]
+
+
+def test_each_stage_reads_only_the_shared_staging_and_a_failed_load_can_be_retried(model_sandbox, warehouse, tmp_path, monkeypatch):
+    """As on Celery: every stage on another worker (its own local data folder), one staging URL."""
+    _extract(model_sandbox, warehouse)
+    run = dataclasses.replace(_model_run(), staging_root=(tmp_path / "bucket").as_uri())
+    for worker, stage in enumerate((stages.transform, stages.validate, stages.build_insights)):
+        monkeypatch.setenv("GC_COMMERCE_DATA_DIR", str(tmp_path / f"worker-{worker}"))
+        stage(warehouse, run)
+    assert all(not (tmp_path / f"worker-{n}" / "staging").exists() for n in range(3))
+
+    unreachable = get_engine(f"duckdb:///{tmp_path / 'no-such-folder' / 'warehouse.duckdb'}")
+    with pytest.raises(Exception):  # noqa: B017 - any warehouse error: the load did not commit
+        stages.load(unreachable, run)
+    assert run.staging.has_parts("transactions_valid")  # kept for the retry
+    loaded = stages.load(warehouse, run)
+    assert loaded["transactions"]["rows"] > 0
+    assert not run.staging.path.exists()  # cleaned up once the load committed
