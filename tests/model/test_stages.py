@@ -19,7 +19,7 @@ from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
 from tests.fixtures.sandbox import PINNED_NOW
-from tests.fixtures.warehouse import _reset_postgres
+from tests.fixtures.warehouse import _reset_postgres, dump_tables
 
 DC = "dc-model"
 ALL_TYPES = (
@@ -54,28 +54,8 @@ def _run_stages(engine, run: stages.ModelRun) -> dict:
     }
 
 
-def _normalise(value):
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    if isinstance(value, str) and value[:1] in "[{":
-        try:
-            return json.dumps(json.loads(value), sort_keys=True)
-        except ValueError:
-            return value
-    return value if value is None or isinstance(value, (str, int, bool)) else str(value)
-
-
 def _dump(engine) -> dict[str, list[tuple]]:
-    with transaction(engine) as conn:
-        return {
-            table: sorted(
-                (tuple(_normalise(v) for v in row) for row in conn.execute(sa.text(f"SELECT * FROM {table}")).all()),
-                key=repr,
-            )
-            for table in TABLES
-        }
+    return dump_tables(engine, TABLES)
 
 
 @pytest.fixture(scope="module")
