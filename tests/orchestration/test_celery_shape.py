@@ -225,7 +225,7 @@ def test_celery_workers_build_the_warehouse_the_embedded_run_builds_and_leak_no_
     _copy_registry(celery_warehouse, embedded)
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     for dag_id, _, _, logical_date in sync_runs:
         assert bag.dags[dag_id].test(logical_date=logical_date).state == "success"
     assert bag.dags["gateway_reconciliation"].test(logical_date=RECONCILIATION_DATE).state == "success"

@@ -55,6 +55,8 @@ def celery_environment(home: Path, *, metadata_url: str, warehouse_url: str, bro
     env = {**os.environ, **airflow_environment(home), **CELERY_SETTINGS}
     env.update({
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+        # Airflow's async engine would pick asyncpg for postgresql://; psycopg 3 does both.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": metadata_url.replace("+psycopg://", "+psycopg_async://", 1),
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
         "AIRFLOW__CELERY__BROKER_URL": broker_url,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
