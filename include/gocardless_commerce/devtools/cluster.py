@@ -16,6 +16,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,14 +31,16 @@ CELERY_SETTINGS = {
     "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
     # Several tasks per worker, bounded: the commerce stages each cap their own memory.
     "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-    # A task is acknowledged when it ends: a worker killed mid-task hands it back to the queue.
-    "AIRFLOW__CELERY__TASK_ACKS_LATE": "True",
     # Re-parse a DAG file at most every 60 s; list the DAG folder every 5 minutes.
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "300",
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
 }
+
+
+#: The ``airflow`` command of this interpreter (whatever is first on PATH).
+AIRFLOW = (sys.executable, "-m", "airflow")
 
 
 def free_port() -> int:
@@ -82,7 +85,7 @@ class AirflowCluster:
 
     def run(self, *args: str, timeout: float = 300) -> str:
         """An ``airflow`` CLI command to completion; its output, or an error with the tail."""
-        done = subprocess.run(["airflow", *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run([*AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
         if done.returncode:
             raise RuntimeError(f"airflow {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
         return done.stdout
@@ -91,7 +94,7 @@ class AirflowCluster:
         """``airflow <args>`` in the background, logging to ``<log_dir>/<name>.log``."""
         with (self.log_dir / f"{name}.log").open("w") as out:
             process = subprocess.Popen(
-                ["airflow", *args], env={**self.env, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                [*AIRFLOW, *args], env={**self.env, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() reaches the task processes too
             )
         self.processes[name] = process
