@@ -5,7 +5,8 @@ sandbox merchants through the CLI (OAuth), let the scheduler run their sync DAGs
 the gateway reconciliation, every task on a Celery worker. Consecutive tasks are routed to
 different workers (``celery_policy/airflow_local_settings.py``), each with its own local data
 folder, so the stages can only meet through the shared staging storage and the warehouse.
-The warehouse must then equal the embedded run (``dag.test()`` on DuckDB) of the same
+One worker is killed (SIGKILL, with the task inside it) in the middle of a transform; a new
+worker serves its queue and the scheduler retries the dead task. The warehouse must then equal the embedded run (``dag.test()`` on DuckDB) of the same
 sandbox, and no log, metadata row or warehouse row may hold an access token or the client
 secret.
 """
@@ -207,7 +208,7 @@ def test_celery_workers_build_the_warehouse_the_embedded_run_builds_and_leak_no_
         celery_seconds = time.monotonic() - started
         task_hosts = _query(metadata, "SELECT dag_id, run_id, task_id, hostname, state, start_date FROM task_instance "
                                       "ORDER BY dag_id, run_id, start_date")
-        _tries = _query(metadata, "SELECT dag_id, run_id, task_id, try_number FROM task_instance")
+        tries = _query(metadata, "SELECT dag_id, run_id, task_id, try_number FROM task_instance")
         tokens = _access_tokens(metadata, env["AIRFLOW__CORE__FERNET_KEY"])
     print(f"\nCelery shape: migrate, register, parse and run {len(sync_runs)} sync DAGs and the reconciliation "
           f"in {celery_seconds:.0f} s")
@@ -219,7 +220,7 @@ def test_celery_workers_build_the_warehouse_the_embedded_run_builds_and_leak_no_
         hosts = [(task, host) for d, r, task, host, state, _ in task_hosts if (d, r) == (dag_id, run_id)]
         assert [task for task, _ in hosts] == list(SYNC_TASKS)
         assert [host for _, host in hosts] == ["worker_a", "worker_b", "worker_a", "worker_b", "worker_a"], hosts
-    assert [tries for d, r, task, tries in _tries if (d, r, task) == (*killed, "transform")] == [2]
+    assert [number for d, r, task, number in tries if (d, r, task) == (*killed, "transform")] == [2]
     assert not any((tmp_path / f"{name}-local" / "staging").exists() for name in workers)
     assert not any(p.is_file() for p in (tmp_path / "shared-staging").rglob("*"))  # cleaned up after each load
 
