@@ -141,7 +141,7 @@ class StagingArea:
         if not path.exists():
             return None
         with path.open("rb") as source:
-            return table_to_frame(pq.read_table(source))
+            return table_to_frame(pq.read_table(source, use_threads=False))
 
     def save_json(self, name: str, value: Any) -> None:
         """A small value (counts, a summary) as JSON."""
@@ -170,7 +170,7 @@ class StagingArea:
     def read_parts(self, name: str) -> Iterator[pd.DataFrame]:
         for path in self._parts(name):
             with path.open("rb") as source:
-                yield table_to_frame(pq.read_table(source))
+                yield table_to_frame(pq.read_table(source, use_threads=False))
 
     def remove(self) -> None:
         """Delete the run's folder (after its load committed)."""
