@@ -64,8 +64,10 @@ def test_compose_runs_with_the_settings_the_celery_test_runs_with():
     for name in AIRFLOW_SERVICES:
         env = SERVICES[name]["environment"]
         assert {key: env.get(key) for key in CELERY_SETTINGS} == CELERY_SETTINGS, name
-        # as in the test: the result backend is the metadata database
+        # as in the test: the result backend is the metadata database, psycopg 3 for sync and async
         assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == \
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg://", "+psycopg_async://")
 
 
 def test_every_worker_stages_through_storage_they_all_reach():
