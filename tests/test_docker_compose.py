@@ -30,7 +30,7 @@ def test_airflow_services_run_airflow_3_3_2_with_celery_on_postgres_and_redis():
         env = SERVICES[name]["environment"]
         assert SERVICES[name]["image"] == "gocardless-commerce-airflow:3.3.2"
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg://airflow:")
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres/airflow")
         assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:@redis:6379/0"
         assert env["WAREHOUSE_URL"].startswith("postgresql+psycopg://warehouse:")
@@ -60,3 +60,23 @@ def test_sandbox_is_optional_and_init_migrates_both_databases():
     assert "gocardless_commerce warehouse migrate" in init
     for name in AIRFLOW_SERVICES:
         assert SERVICES[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_runs_with_the_settings_the_celery_test_runs_with():
+    from gocardless_commerce.devtools.cluster import CELERY_SETTINGS
+
+    for name in AIRFLOW_SERVICES:
+        env = SERVICES[name]["environment"]
+        assert {key: env.get(key) for key in CELERY_SETTINGS} == CELERY_SETTINGS, name
+        # as in the test: the result backend is the metadata database, psycopg 3 for sync and async
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == \
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg://", "+psycopg_async://")
+
+
+def test_every_worker_stages_through_storage_they_all_reach():
+    for name in AIRFLOW_SERVICES:
+        url = SERVICES[name]["environment"]["GC_COMMERCE_STAGING_URL"]
+        assert url.startswith("${GC_COMMERCE_STAGING_URL:-file:///opt/airflow/staging}"), name
+        assert "staging-volume:/opt/airflow/staging" in SERVICES[name]["volumes"], name
+    assert "staging-volume" in COMPOSE["volumes"]

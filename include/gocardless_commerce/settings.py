@@ -54,6 +54,15 @@ def model_duckdb_memory_limit() -> str:
     return os.environ.get("GC_MODEL_DUCKDB_MEMORY_LIMIT", "128MB")
 
 
+def staging_url() -> str:
+    """Where the commerce stages of a run hand data to each other (``GC_COMMERCE_STAGING_URL``).
+
+    Every worker must reach it: ``file://`` under the data folder by default (one machine),
+    ``s3://<conn_id>@bucket/prefix`` or ``gs://…`` when tasks run on several machines.
+    """
+    return os.environ.get("GC_COMMERCE_STAGING_URL") or (data_dir() / "staging").as_uri()
+
+
 def sql_dir() -> Path:
     """The ``sql/`` folder that ships with the code (DDL migrations and analyst views).
 

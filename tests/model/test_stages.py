@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from gocardless_commerce import model
 from gocardless_commerce.extract import landing, sync
 from gocardless_commerce.model import schema, stages
+from gocardless_commerce.model.staging import frame_to_decimals
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
 from tests.fixtures.sandbox import PINNED_NOW
-from tests.fixtures.warehouse import _reset_postgres
+from tests.fixtures.warehouse import _reset_postgres, dump_tables
 
 DC = "dc-model"
 ALL_TYPES = (
@@ -53,28 +54,8 @@ def _run_stages(engine, run: stages.ModelRun) -> dict:
     }
 
 
-def _normalise(value):
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    if isinstance(value, str) and value[:1] in "[{":
-        try:
-            return json.dumps(json.loads(value), sort_keys=True)
-        except ValueError:
-            return value
-    return value if value is None or isinstance(value, (str, int, bool)) else str(value)
-
-
 def _dump(engine) -> dict[str, list[tuple]]:
-    with transaction(engine) as conn:
-        return {
-            table: sorted(
-                (tuple(_normalise(v) for v in row) for row in conn.execute(sa.text(f"SELECT * FROM {table}")).all()),
-                key=repr,
-            )
-            for table in TABLES
-        }
+    return dump_tables(engine, TABLES)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +131,7 @@ def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sand
                                                          "links": {"payment": payment}}])], ctx)
     run = dataclasses.replace(_model_run(), chunk_rows=37)  # many chunks, every stream split
     stages.transform(warehouse, run)
-    chunks = list(run.read_parts("transactions"))
+    chunks = list(run.staging.read_parts("transactions"))
     chunked = pd.concat(chunks, ignore_index=True)
     frames = _whole_raw_frames(warehouse)
 
@@ -158,7 +139,7 @@ def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sand
     assert len(chunks) > 10
     assert {"PAYMENT", "PAYMENT_REFUND", "PAYOUT", "FEE"} <= set(whole["type"])
     pd.testing.assert_frame_equal(_sorted(chunked, ["type", "source_id"]), _sorted(whole, ["type", "source_id"]))
-    subscriptions = pd.concat(run.read_parts("subscriptions"), ignore_index=True)
+    subscriptions = pd.concat(run.staging.read_parts("subscriptions"), ignore_index=True)
     pd.testing.assert_frame_equal(_sorted(subscriptions, ["source_id"]),
                                   _sorted(model.build_subscriptions(frames, PINNED_NOW), ["source_id"]))
     assert whole.set_index("source_id").loc[payment, schema.ISSUES] == ("fee_item_amount_readable",)
@@ -166,7 +147,7 @@ def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sand
     pd.testing.assert_frame_equal(
         model.transactions_insight(iter(chunks), now=PINNED_NOW), model.transactions_insight(whole, now=PINNED_NOW)
     )
-    refunded = run.read("refunded_payment_amounts")
+    refunded = frame_to_decimals(run.staging.read("refunded_payment_amounts"))
     refunds = whole[whole["type"] == "PAYMENT_REFUND"]
     assert set(refunds["initial_transaction_id"]) <= set(refunded)
 
@@ -373,3 +354,21 @@ def test_the_sandbox_shapes_reach_the_model(tmp_path):
     # failures and chargebacks on a day without collections, are the only rows it quarantines)
     assert set(summary["validate"]["transactions"]["quarantined_by_rule"]) <= {"amount_non_negative"}
     assert summary["validate"]["subscriptions"]["quarantined"] == 0
+
+
+def test_each_stage_reads_only_the_shared_staging_and_a_failed_load_can_be_retried(model_sandbox, warehouse, tmp_path, monkeypatch):
+    """As on Celery: every stage on another worker (its own local data folder), one staging URL."""
+    _extract(model_sandbox, warehouse)
+    run = dataclasses.replace(_model_run(), staging_root=(tmp_path / "bucket").as_uri())
+    for worker, stage in enumerate((stages.transform, stages.validate, stages.build_insights)):
+        monkeypatch.setenv("GC_COMMERCE_DATA_DIR", str(tmp_path / f"worker-{worker}"))
+        stage(warehouse, run)
+    assert all(not (tmp_path / f"worker-{n}" / "staging").exists() for n in range(3))
+
+    unreachable = get_engine(f"duckdb:///{tmp_path / 'no-such-folder' / 'warehouse.duckdb'}")
+    with pytest.raises(Exception):  # noqa: B017 - any warehouse error: the load did not commit
+        stages.load(unreachable, run)
+    assert run.staging.has_parts("transactions_valid")  # kept for the retry
+    loaded = stages.load(warehouse, run)
+    assert loaded["transactions"]["rows"] > 0
+    assert not run.staging.path.exists()  # cleaned up once the load committed

@@ -1,7 +1,8 @@
 """The commerce stages of a merchant's run: transform → validate → insights → load.
 
 Each stage is a plain function (testable without Airflow) that reads the previous stage's
-output from the run's staging folder and writes its own there; only small summaries travel
+output from the run's staging area (Parquet in object storage every worker reaches:
+:mod:`gocardless_commerce.model.staging`) and writes its own there; only small summaries travel
 through XCom. Nothing reaches the ``commerce`` schema before :func:`load`, which writes every
 table of the run (and its quarantined rows) in one transaction: readers see the old state or
 the new one, never a mix. Insights are computed before the load for that reason.
@@ -15,20 +16,18 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gocardless_commerce import model, settings
+from gocardless_commerce.model.staging import StagingArea, decimals_to_frame, frame_to_decimals
 from gocardless_commerce.model import mapping, schema
 from gocardless_commerce.model.subscriptions import subscriptions_to_frame
 from gocardless_commerce.model.transactions import (
@@ -52,7 +51,7 @@ _SQL_TYPES = {"str": "VARCHAR", "decimal": "DECIMAL(20,4)", "date": "DATE", "tim
 
 @dataclass(frozen=True)
 class ModelRun:
-    """Who and what one run builds."""
+    """Who and what one run builds, and where its stages stage their data."""
 
     user_id: str
     data_connection_id: str
@@ -61,13 +60,12 @@ class ModelRun:
     history_months: int
     data_types: tuple[str, ...]
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    #: Root of the staging storage (a URL or ``UPath``); ``None``: ``settings.staging_url()``.
+    staging_root: object = None
 
     @property
-    def staging(self) -> Path:
-        safe_run = re.sub(r"[^A-Za-z0-9_.-]", "_", self.run_id)
-        path = settings.data_dir() / "staging" / self.data_connection_id / safe_run
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    def staging(self) -> StagingArea:
+        return StagingArea(self.staging_root, self.data_connection_id, self.run_id)
 
     @property
     def wants_transactions(self) -> bool:
@@ -76,28 +74,6 @@ class ModelRun:
     @property
     def wants_subscriptions(self) -> bool:
         return bool(SUBSCRIPTION_TYPES & set(self.data_types))
-
-    def save(self, name: str, frame: pd.DataFrame | object) -> None:
-        pd.to_pickle(frame, self.staging / f"{name}.pkl")
-
-    def read(self, name: str) -> pd.DataFrame | None:
-        path = self.staging / f"{name}.pkl"
-        return pd.read_pickle(path) if path.exists() else None  # noqa: S301 - our own files
-
-    # A table staged in chunks: ``<name>.<n>.pkl``, read back one chunk at a time.
-    def clear_parts(self, name: str) -> None:
-        for path in self.staging.glob(f"{name}.*.pkl"):
-            path.unlink()
-
-    def save_part(self, name: str, number: int, frame: pd.DataFrame) -> None:
-        self.save(f"{name}.{number:05d}", frame)
-
-    def has_parts(self, name: str) -> bool:
-        return any(self.staging.glob(f"{name}.*.pkl"))
-
-    def read_parts(self, name: str) -> Iterator[pd.DataFrame]:
-        for path in sorted(self.staging.glob(f"{name}.*.pkl")):
-            yield pd.read_pickle(path)  # noqa: S301 - our own files
 
 
 # -- stages ------------------------------------------------------------------------------------------
@@ -132,7 +108,7 @@ def _rows_after_load(engine: Engine, run: ModelRun) -> int:
     connections' rows plus this run's (their key indexes must fit in DuckDB's memory)."""
     if not is_duckdb(engine):
         return 0
-    staged = sum((run.read("valid_rows") or {}).values())  # counted by validate: no second read of the chunks
+    staged = sum((run.staging.read_json("valid_rows") or {}).values())  # counted by validate: no second read of the chunks
     with transaction(engine) as conn:
         return staged + sum(
             conn.execute(sa.text(f"SELECT count(*) FROM {target.table} WHERE data_connection_id <> :dc"),
@@ -149,29 +125,30 @@ def transform(engine: Engine, run: ModelRun) -> dict:
 
 def _transform(conn: Connection, run: ModelRun) -> dict:
     summary: dict = {}
+    staging = run.staging
     for name in ("transactions", "subscriptions"):
-        run.clear_parts(name)
+        staging.clear_parts(name)
     with read_raw(conn, run.data_connection_id, run.chunk_rows) as reader:
         if run.wants_transactions:
             refunded: dict[str, Decimal] = {}
             total = 0
             for number, (source, frame) in enumerate(_transaction_chunks(reader, refunded)):
-                run.save_part("transactions", number, frame)
+                staging.save_part("transactions", number, frame)
                 total += len(frame)
                 log.info("Transformed %s chunk %d: %d transactions (total %d)", source, number, len(frame), total)
             if not total:
-                run.save_part("transactions", 0, schema.empty(schema.TRANSACTIONS))
-            run.save("refunded_payment_amounts", refunded)
+                staging.save_part("transactions", 0, schema.empty(schema.TRANSACTIONS))
+            staging.save("refunded_payment_amounts", decimals_to_frame(refunded))
             summary["transactions"] = total
         if run.wants_subscriptions:
             total = 0
             for number, chunk in enumerate(reader.subscriptions()):
                 frame = subscriptions_to_frame(chunk.frame, chunk.lookups, run.now)
-                run.save_part("subscriptions", number, frame)
+                staging.save_part("subscriptions", number, frame)
                 total += len(frame)
             if not total:
-                run.save_part("subscriptions", 0, schema.empty(schema.SUBSCRIPTIONS))
-            run.save("subscription_events", reader.subscription_events())
+                staging.save_part("subscriptions", 0, schema.empty(schema.SUBSCRIPTIONS))
+            staging.save("subscription_events", reader.subscription_events())
             summary["subscriptions"] = total
     log.info("Transformed %s: %s", run.data_connection_id, summary)
     return summary
@@ -185,21 +162,22 @@ def validate(engine: Engine, run: ModelRun) -> dict:
     chunk; every failed row of every chunk is in the quarantine.
     """
     summary: dict = {}
-    refunded = run.read("refunded_payment_amounts") or {}
+    staging = run.staging
+    refunded = frame_to_decimals(staging.read("refunded_payment_amounts"))
     checks = (
         ("transactions", lambda frame, **kw: model.validate_transactions(frame, payment_amounts=refunded, **kw)),
         ("subscriptions", model.validate_subscriptions),
     )
     quarantined = []
     for name, check in checks:
-        run.clear_parts(f"{name}_valid")
-        if not run.has_parts(name):
+        staging.clear_parts(f"{name}_valid")
+        if not staging.has_parts(name):
             continue
         counts: dict = {"valid": 0, "quarantined": 0, "quarantined_by_rule": Counter()}
-        for number, frame in enumerate(run.read_parts(name)):
+        for number, frame in enumerate(staging.read_parts(name)):
             outcome = check(frame, now=run.now, run_id=run.run_id, build_docs=number == 0)
             model.raise_for_batch_failures(outcome)
-            run.save_part(f"{name}_valid", number, outcome.valid)
+            staging.save_part(f"{name}_valid", number, outcome.valid)
             quarantined.append(outcome.quarantine)
             counts["valid"] += len(outcome.valid)
             counts["quarantined"] += len(outcome.quarantine)
@@ -213,9 +191,9 @@ def validate(engine: Engine, run: ModelRun) -> dict:
         if counts["quarantined"]:
             log.warning("Quarantined %d %s row(s), by rule: %s", counts["quarantined"], name, counts["quarantined_by_rule"])
         summary[name] = counts
-    run.save("valid_rows", {name: counts["valid"] for name, counts in summary.items() if isinstance(counts, dict)})
+    staging.save_json("valid_rows", {name: counts["valid"] for name, counts in summary.items() if isinstance(counts, dict)})
     quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else schema.frame({}, schema.QUARANTINE)
-    run.save("quarantine", _with_source_payloads(engine, quarantine))
+    staging.save("quarantine", _with_source_payloads(engine, quarantine))
     log.info("Validated %s: %s", run.data_connection_id, summary)
     return summary
 
@@ -223,21 +201,22 @@ def validate(engine: Engine, run: ModelRun) -> dict:
 def build_insights(engine: Engine, run: ModelRun) -> dict:
     """Monthly insights from the validated rows, checked (batch level) before they are loaded."""
     summary = {}
+    staging = run.staging
     if "COMMERCE_TRANSACTION_INSIGHT" in run.data_types:
         insight = model.transactions_insight(
-            run.read_parts("transactions_valid"), now=run.now, history_months=run.history_months
+            staging.read_parts("transactions_valid"), now=run.now, history_months=run.history_months
         )
         model.raise_for_batch_failures(model.validate_transactions_insight(insight))
-        run.save("transactions_insight", insight)
+        staging.save("transactions_insight", insight)
         summary["transactions_insight"] = len(insight)
     if "COMMERCE_SUBSCRIPTION_INSIGHT" in run.data_types:
-        subscriptions = list(run.read_parts("subscriptions_valid"))
+        subscriptions = list(staging.read_parts("subscriptions_valid"))
         insight = model.subscriptions_insight(
             pd.concat(subscriptions, ignore_index=True) if subscriptions else schema.empty(schema.SUBSCRIPTIONS),
-            run.read("subscription_events"), now=run.now, history_months=run.history_months,
+            staging.read("subscription_events"), now=run.now, history_months=run.history_months,
         )
         model.raise_for_batch_failures(model.validate_subscriptions_insight(insight))
-        run.save("subscriptions_insight", insight)
+        staging.save("subscriptions_insight", insight)
         summary["subscriptions_insight"] = len(insight)
     log.info("Insights of %s: %s", run.data_connection_id, summary)
     return summary
@@ -288,11 +267,11 @@ def _row_keys(frame: pd.DataFrame, key_expression: str) -> list[str]:
     return [f"{m.isoformat()}:{c}" for m, c in zip(frame["month"], frame["currency"], strict=True)]
 
 
-def _staged_frames(run: ModelRun, name: str) -> Iterator[pd.DataFrame] | None:
+def _staged_frames(staging: StagingArea, name: str) -> Iterator[pd.DataFrame] | None:
     """The run's rows for one target (chunk by chunk), or None when the run did not build it."""
     if name in ("transactions", "subscriptions"):
-        return run.read_parts(f"{name}_valid") if run.has_parts(f"{name}_valid") else None
-    frame = run.read(name)
+        return staging.read_parts(f"{name}_valid") if staging.has_parts(f"{name}_valid") else None
+    frame = staging.read(name)
     return None if frame is None else iter([frame])
 
 
@@ -305,18 +284,18 @@ def load(engine: Engine, run: ModelRun) -> dict:
     Chunks are upserted one by one inside the transaction; the ids to keep are collected in a
     temporary table, so memory does not grow with the history.
     """
-    quarantine = run.read("quarantine")
+    quarantine = run.staging.read("quarantine")
     with _model_session(engine, indexed_rows=_rows_after_load(engine, run)) as session:
         summary = session.run(lambda conn: _load(conn, run, quarantine))
     log.info("Loaded %s in one transaction: %s", run.data_connection_id, summary)
-    shutil.rmtree(run.staging, ignore_errors=True)
+    run.staging.remove()  # only after the commit: a retried load finds everything it needs
     return summary
 
 
 def _load(conn: Connection, run: ModelRun, quarantine: pd.DataFrame | None) -> dict:
     summary = {}
     for name, (target, key_expression) in LOAD_TARGETS.items():
-        frames = _staged_frames(run, name)
+        frames = _staged_frames(run.staging, name)
         if frames is None:
             continue
         rows = changed = 0

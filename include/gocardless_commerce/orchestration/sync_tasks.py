@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from gocardless_commerce import settings
 from gocardless_commerce.model import stages
 from gocardless_commerce.client.errors import AuthenticationError, PermissionsError
 from gocardless_commerce.orchestration.failures import retry_or_fail
@@ -58,6 +59,10 @@ def run_extract_and_land(merchant: dict, context) -> dict:
 
 
 def _model_run(merchant: dict, context) -> ModelRun:
+    """The run as every stage sees it, on whichever worker: staging through object storage,
+    opened as an ``ObjectStoragePath`` so ``s3://<conn_id>@bucket`` uses that Airflow connection."""
+    from airflow.sdk import ObjectStoragePath
+
     params = context["params"]
     return ModelRun(
         user_id=merchant["user_id"],
@@ -66,6 +71,7 @@ def _model_run(merchant: dict, context) -> ModelRun:
         now=run_now(context),
         history_months=int(params.get("history_months", 12)),
         data_types=tuple(params.get("data_types") or ()),
+        staging_root=ObjectStoragePath(settings.staging_url()),
     )
 
 
