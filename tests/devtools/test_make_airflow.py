@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,11 +15,7 @@ import psutil
 import pytest
 import requests
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from gocardless_commerce.devtools.local_airflow import free_port
 
 
 def _environment(home: Path) -> dict[str, str]:
@@ -70,7 +65,7 @@ def _data_connections(home: Path) -> list[str]:
 def test_make_airflow_serves_locally_and_stops_on_one_ctrl_c(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    ui_port, sandbox_port = _free_port(), _free_port()
+    ui_port, sandbox_port = free_port(), free_port()
     url = f"http://127.0.0.1:{ui_port}"
 
     first = _start(home, ui_port, sandbox_port)

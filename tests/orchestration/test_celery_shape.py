@@ -28,7 +28,8 @@ import redis
 import sqlalchemy as sa
 
 from gocardless_commerce.devtools import sandbox_process
-from gocardless_commerce.devtools.cluster import AirflowCluster, celery_environment, free_port
+from gocardless_commerce.devtools.cluster import celery_environment
+from gocardless_commerce.devtools.local_airflow import AirflowCluster, free_port
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
 from gocardless_sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET

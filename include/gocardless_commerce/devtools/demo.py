@@ -30,34 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gocardless_commerce import settings
-from gocardless_commerce.devtools.local_airflow import LocalAirflow
+from gocardless_commerce.devtools.local_airflow import LocalAirflow, airflow_environment
 from gocardless_commerce.devtools.sandbox_process import SandboxProcess, connect
 
 log = logging.getLogger("gocardless_commerce.devtools.demo")
-
-def airflow_environment(home: Path) -> dict[str, str]:
-    """Environment for every Airflow process of the demo (kept small for 2 cores)."""
-    home.mkdir(parents=True, exist_ok=True)
-    key_file = home / "fernet.key"
-    if not key_file.exists():
-        from cryptography.fernet import Fernet
-
-        key_file.write_text(Fernet.generate_key().decode())
-        key_file.chmod(0o600)
-    return {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.CODE_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.CODE_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__FERNET_KEY": key_file.read_text().strip(),
-        "AIRFLOW__CORE__PARALLELISM": "2",
-        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-    }
-
 
 def connect_demo_merchants(sandbox: SandboxProcess, client_id: str, client_secret: str) -> list[str]:
     """Register every sandbox organisation as a merchant, exactly as an operator would.

@@ -1,11 +1,11 @@
-"""Airflow on one machine for ``make airflow``: its components as children of this process.
+"""Airflow's processes as children of this one: the shared supervisor, and ``make airflow``.
 
-``airflow standalone`` would do, but it ignores the first Ctrl-C while its children linger, and
-its scheduler and triggerer open log servers on every interface (ports 8793/8794). Here each
-component runs in its own process group with its log in a file, the log servers are skipped
-(the API server reads task logs from the local files), the API server listens on 127.0.0.1 by
-default, and :meth:`LocalAirflow.stop` ends every group it started: SIGTERM, then SIGKILL
-after a grace period. One Ctrl-C stops it all.
+:class:`AirflowCluster` starts ``airflow`` components in their own process groups, each with
+its log file, and stops them by process id (the Celery test builds the production shape on it,
+:mod:`.cluster`). :class:`LocalAirflow` is ``make airflow``: the scheduler and triggerer without
+their log servers (``airflow standalone`` opens 8793/8794 on every interface; the API server
+reads task logs from the local files), the DAG processor and the API server on 127.0.0.1 by
+default. One Ctrl-C stops it all: SIGTERM to every group, SIGKILL after a grace period.
 """
 
 from __future__ import annotations
@@ -13,108 +13,171 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import IO
 
 import requests
+
+from gocardless_commerce import settings
 
 log = logging.getLogger(__name__)
 
 
+def airflow_environment(home: Path) -> dict[str, str]:
+    """Environment for every Airflow process of the demo (kept small for 2 cores)."""
+    home.mkdir(parents=True, exist_ok=True)
+    key_file = home / "fernet.key"
+    if not key_file.exists():
+        from cryptography.fernet import Fernet
+
+        key_file.write_text(Fernet.generate_key().decode())
+        key_file.chmod(0o600)
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.CODE_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.CODE_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__FERNET_KEY": key_file.read_text().strip(),
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+
+
+#: The ``airflow`` command of this interpreter (whatever is first on PATH).
+AIRFLOW = (sys.executable, "-m", "airflow")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class AirflowCluster:
+    """Airflow's processes as children of this one; :meth:`stop` ends each by its process id."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen] = {}
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    def run(self, *args: str, timeout: float = 300) -> str:
+        """An ``airflow`` CLI command to completion; its output, or an error with the tail."""
+        done = subprocess.run([*AIRFLOW, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if done.returncode:
+            raise RuntimeError(f"airflow {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}")
+        return done.stdout
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """``airflow <args>`` in the background, logging to ``<log_dir>/<name>.log``."""
+        with (self.log_dir / f"{name}.log").open("w") as out:
+            process = subprocess.Popen(
+                [*AIRFLOW, *args], env={**self.env, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() reaches the task processes too
+            )
+        self.processes[name] = process
+        log.info("Started %s (pid %d)", name, process.pid)
+        return process
+
+    def start_worker(self, name: str, queues: str, *, concurrency: int = 1, env: dict[str, str] | None = None):
+        return self.start(
+            name, "celery", "worker", "--queues", queues, "--concurrency", str(concurrency),
+            "--celery-hostname", f"{name}@%h", "--without-mingle", "--without-gossip", env=env,
+        )
+
+    def wait_for_api(self, timeout: float = 180) -> None:
+        url = self.env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].removesuffix("execution/") + "api/v2/monitor/health"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if requests.get(url, timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"the api-server did not answer {url} within {timeout:.0f} s")
+
+    def check_alive(self) -> None:
+        dead = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
+        if dead:
+            raise RuntimeError(f"Airflow processes exited: {dead}; logs in {self.log_dir}")
+
+    def stop(self, name: str | None = None, *, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        """Stop one process (or all) and its process group, by id; SIGKILL after ``timeout``."""
+        names = [name] if name else list(self.processes)
+        for each in names:
+            process = self.processes[each]
+            if process.poll() is None:
+                os.killpg(process.pid, sig)
+        for each in names:
+            process = self.processes.pop(each)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+            try:  # task processes left in the group (a worker's children)
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def __enter__(self) -> AirflowCluster:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 class LocalAirflow:
-    """The scheduler, DAG processor, triggerer and API server, started and stopped together."""
+    """The scheduler, DAG processor, triggerer and API server of one machine, started and stopped together."""
 
     def __init__(self, env: dict[str, str], log_dir: Path, *, host: str = "127.0.0.1", port: int = 8080) -> None:
         self.host, self.port = host, port
-        self.log_dir = log_dir
-        self.env = {
+        self.cluster = AirflowCluster({
             **env,
             "AIRFLOW__API__HOST": host,
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": f"http://{host}:{port}",
             # Task processes report to the execution API of this API server, wherever it listens.
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{host}:{port}/execution/",
-        }
-        self.commands = {
-            "scheduler": ["airflow", "scheduler", "--skip-serve-logs"],
-            "dag-processor": ["airflow", "dag-processor"],
-            "triggerer": ["airflow", "triggerer", "--skip-serve-logs"],
-            "api-server": ["airflow", "api-server", "--host", host, "--port", str(port)],
-        }
-        self.processes: dict[str, subprocess.Popen] = {}
-        self._logs: list[IO[str]] = []
+        }, log_dir)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> LocalAirflow:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        for name, command in self.commands.items():
-            out = (self.log_dir / f"airflow-{name}.log").open("a")
-            self._logs.append(out)
-            # Own session: a terminal's Ctrl-C reaches us only, and stop() can end the whole group.
-            self.processes[name] = subprocess.Popen(
-                command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-            log.info("Started airflow %s (pid %d, log %s)", name, self.processes[name].pid, out.name)
+        self.cluster.start("airflow-scheduler", "scheduler", "--skip-serve-logs")
+        self.cluster.start("airflow-dag-processor", "dag-processor")
+        self.cluster.start("airflow-triggerer", "triggerer", "--skip-serve-logs")
+        self.cluster.start("airflow-api-server", "api-server", "--host", self.host, "--port", str(self.port))
         return self
 
     def wait_until_ready(self, timeout: float = 300) -> None:
         """Block until the API server answers its health check; fail if a component dies first."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._fail_if_exited()
-            try:
-                if requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        raise SystemExit(f"The Airflow API server did not answer on {self.url} within {timeout:.0f} s; see {self.log_dir}")
+        self.cluster.wait_for_api(timeout)
 
     def wait(self) -> None:
         """Block until a component exits (an error: it is reported) or we are interrupted."""
         while True:
-            self._fail_if_exited()
+            self.cluster.check_alive()
             time.sleep(1)
 
-    def _fail_if_exited(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise SystemExit(
-                    f"airflow {name} exited with code {process.returncode}; "
-                    f"see {self.log_dir / f'airflow-{name}.log'}"
-                )
-
     def stop(self, grace: float = 20) -> None:
-        """SIGTERM every process group we started, SIGKILL what is left after ``grace`` seconds."""
-        for process in self.processes.values():
-            _signal_group(process, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for process in self.processes.values():
-            _signal_group(process, signal.SIGKILL)  # children of an exited leader too
-            process.wait()
-        for out in self._logs:
-            out.close()
-        log.info("Airflow stopped (%s)", ", ".join(self.processes))
+        self.cluster.stop(timeout=grace)
+        log.info("Airflow stopped")
 
     def __enter__(self) -> LocalAirflow:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
-    try:
-        os.killpg(process.pid, sig)  # start_new_session: the group id is the leader's pid
-    except ProcessLookupError:
-        pass
