@@ -90,7 +90,7 @@ _FACT_TABLES = {
                CAST(payload -> 'amount' AS VARCHAR) AS amount
         FROM raw.gocardless_payments
         WHERE data_connection_id = :dc AND removed_at IS NULL AND created_at IS NOT NULL
-          AND payload -> 'links' ->> 'subscription' IN (
+          AND (payload -> 'links' ->> 'subscription') IN (
               SELECT subscription_id FROM model_subscription_events WHERE action = '{SUBSCRIPTION_AMENDED}')""",
 }
 
