@@ -134,7 +134,7 @@ def amount_changes(current_amount: Decimal | None, history: Sequence[Subscriptio
     charged: after the last amendment, its current ``amount``; between two amendments (or
     before the first), the amount of its last payment created in that stretch (GoCardless
     creates payments ahead of their charge date at the amount then in force). A stretch with no
-    readable payment (older than the window) takes the next stretch's amount: that amendment
+    readable positive payment (older than the window) takes the next stretch's amount: that amendment
     shows as no change. ``payments`` are ``(created_at, amount)``, oldest first.
     """
     times = sorted(e.created_at for e in history if e.action == mapping.SUBSCRIPTION_AMENDED and e.created_at is not None)
@@ -144,7 +144,7 @@ def amount_changes(current_amount: Decimal | None, history: Sequence[Subscriptio
     amounts: list[Decimal] = [current_amount]  # built backwards: the stretch after amendment i
     for index in range(len(times) - 1, -1, -1):
         low, high = bounds[index], times[index]
-        charged = [amount for at, amount in payments if (low is None or at >= low) and at < high]
+        charged = [amount for at, amount in payments if amount > 0 and (low is None or at >= low) and at < high]
         amounts.insert(0, charged[-1] if charged else amounts[0])
     return [
         AmountChange(at, amounts[i], amounts[i + 1]) for i, at in enumerate(times) if amounts[i] != amounts[i + 1]
