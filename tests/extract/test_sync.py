@@ -24,7 +24,7 @@ LISTED = ("creditors", "customers", "customer_bank_accounts", "mandates", "subsc
 
 def _request(run_id: str, now=PINNED_NOW, **overrides) -> sync.SyncRequest:
     return sync.SyncRequest(
-        user_id="user-1", data_connection_id=DC, run_id=run_id, now=now, history_months=18, **overrides
+        user_id="user-1", data_connection_id=DC, run_id=run_id, now=now, **{"history_months": 18, **overrides}
     )
 
 
@@ -225,3 +225,52 @@ def test_months_before_clamps_the_day():
 
     assert sync.months_before(datetime(2026, 3, 31, tzinfo=UTC), 1) == datetime(2026, 2, 28, tzinfo=UTC)
     assert sync.months_before(datetime(2026, 1, 15, tzinfo=UTC), 12) == datetime(2025, 1, 15, tzinfo=UTC)
+
+
+def _ending_events(server) -> dict[str, dict]:
+    """The sandbox's ``cancelled``/``finished`` event of each subscription, by subscription id."""
+    return {
+        event["links"]["subscription"]: event
+        for event in sorted(_truth(server, "events").values(), key=lambda e: e["created_at"], reverse=True)
+        if event["resource_type"] == "subscriptions" and event["action"] in ("cancelled", "finished")
+    }
+
+
+def test_a_subscription_cancelled_before_the_events_window_gets_its_ending_event_once(sandbox_factory, warehouse):
+    """The events window is 12 months; a subscription cancelled 13–30 months ago still gets
+    its ``cancelled`` event (one ``/events?subscription=`` listing each) and so its ``ended_at``;
+    a later run does not ask again."""
+    from gocardless_commerce.client.timestamps import format_timestamp, parse_naive_utc
+    from gocardless_commerce.model import stages
+
+    private_sandbox = sandbox_factory(merchants=1, payments_per_merchant=600, history_months=30, seed=21)
+    window_start = format_timestamp(sync.months_before(PINNED_NOW, 12))
+    ending = _ending_events(private_sandbox)
+    events_in_window = [e for e in _truth(private_sandbox, "events").values() if e["created_at"] >= window_start]
+    old = sorted(
+        sid for sid, body in _truth(private_sandbox, "subscriptions").items()
+        if body["status"] == "cancelled" and ending[sid]["created_at"] < window_start
+    )
+    assert old, "the sandbox should hold subscriptions cancelled before the events window"
+
+    request = _request("window-12", history_months=12)
+    result = _sync(private_sandbox, warehouse, request)
+    landed_events = _landed(warehouse, "events")
+    assert {ending[sid]["id"] for sid in old} <= set(landed_events)
+    # the window's pages, plus one listing per subscription missing its end (each fits a page)
+    assert result.streams["events"].requests == -(-len(events_in_window) // 500) + len(old)
+
+    run = stages.ModelRun(user_id="user-1", data_connection_id=DC, run_id="model-1", now=PINNED_NOW,
+                          history_months=12, data_types=("COMMERCE_SUBSCRIPTION",))
+    for stage in (stages.transform, stages.validate, stages.build_insights, stages.load):
+        stage(warehouse, run)
+    with transaction(warehouse) as conn:
+        ended = dict(conn.execute(sa.text(
+            "SELECT source_id, ended_at FROM commerce.subscriptions WHERE data_connection_id = :dc"
+        ), {"dc": DC}).all())
+    for sid in old:
+        assert ended[sid] == parse_naive_utc(ending[sid]["created_at"]), sid
+
+    # a full refresh lands every subscription again: their events are in raw, nothing is asked
+    again = _sync(private_sandbox, warehouse, _request("window-12-again", history_months=12, full_refresh=True))
+    assert again.streams["events"].requests == -(-len(events_in_window) // 500)

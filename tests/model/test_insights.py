@@ -16,6 +16,8 @@ from gocardless_commerce.model import (
     transactions_insight,
 )
 from gocardless_commerce.model.insights import month_window
+from gocardless_commerce.model.lookups import build_lookups
+from gocardless_commerce.model.subscriptions import amount_changes_frame
 from tests.model import scenario
 
 D = Decimal
@@ -132,6 +134,44 @@ def test_contraction_when_one_of_two_subscriptions_ends():
     assert (march["mrr"], march["contraction_mrr"], march["churned_mrr"], march["customers_nb"],
             march["customer_churn_rate"], march["net_mrr_churn_rate"]) == (
         D("10.00"), D("5.00"), D("0.00"), 1, D("0.0000"), D("0.3333"))
+
+
+def _amended_scenario(*, with_payments: bool = True):
+    """SA: 10.00 a month since January, amended to 15.00 on 10 February and to 12.00 on 5 March;
+    its payments (created before each charge) charged what was then in force. CU1 only."""
+    subs = [scenario.subscription("SA", 1200, "monthly", 1, "active", "2024-01-01", "2023-12-20T00:00:00Z")]
+    events = [scenario.event("E1", "subscriptions", "amended", "SA", "2024-02-10T00:00:00Z"),
+              scenario.event("E2", "subscriptions", "amended", "SA", "2024-03-05T00:00:00Z")]
+    payments = [
+        scenario.payment("P1", 1000, "paid_out", "2024-01-01", subscription="SA", created_at="2023-12-27T00:00:00Z"),
+        scenario.payment("P2", 1000, "paid_out", "2024-02-01", subscription="SA", created_at="2024-01-27T00:00:00Z"),
+        scenario.payment("P3", 1500, "paid_out", "2024-03-01", subscription="SA", created_at="2024-02-26T00:00:00Z"),
+        scenario.payment("P4", 1200, "confirmed", "2024-04-01", subscription="SA", created_at="2024-03-27T00:00:00Z"),
+    ] if with_payments else []
+    frames = scenario.frames(subscriptions=subs, events=events, payments=payments, refunds=[])
+    return frames, subscriptions_insight(build_subscriptions(frames), frames.events, now=scenario.NOW, history_months=4,
+                                         amount_changes=amount_changes_frame(frames.subscriptions, build_lookups(frames)))
+
+
+def test_an_amended_subscription_counts_at_the_amount_in_force_each_month():
+    """Jan 10.00; Feb 15.00 (expansion 5.00); Mar 12.00 (contraction 3.00); Apr 12.00."""
+    frames, insight = _amended_scenario()
+    changes = amount_changes_frame(frames.subscriptions, build_lookups(frames))
+    assert [tuple(r) for r in changes.itertuples(index=False)] == [
+        (scenario.DC, "SA", datetime(2024, 2, 10), D("10.00"), D("15.00")),
+        (scenario.DC, "SA", datetime(2024, 3, 5), D("15.00"), D("12.00")),
+    ]
+    gbp = [cell(insight, month, "GBP") for month in MONTHS]
+    assert [(c["mrr"], c["expansion_mrr"], c["contraction_mrr"]) for c in gbp] == [
+        (D("10.00"), 0, 0), (D("15.00"), D("5.00"), 0), (D("12.00"), 0, D("3.00")), (D("12.00"), 0, 0)]
+
+
+def test_an_amendment_whose_earlier_amount_is_unknown_is_no_change():
+    """Without payments before an amendment (older than the window), the amount before it is
+    not known: the current amount holds throughout, as before amendments were read."""
+    _, insight = _amended_scenario(with_payments=False)
+    assert [(cell(insight, m, "GBP")["mrr"], cell(insight, m, "GBP")["expansion_mrr"]) for m in MONTHS] == [
+        (D("12.00"), 0)] * 4
 
 
 def test_insights_are_deterministic(tx_insight, sub_insight):

@@ -372,3 +372,47 @@ def test_each_stage_reads_only_the_shared_staging_and_a_failed_load_can_be_retri
     loaded = stages.load(warehouse, run)
     assert loaded["transactions"]["rows"] > 0
     assert not run.staging.path.exists()  # cleaned up once the load committed
+
+
+def test_amended_subscriptions_count_at_the_amount_in_force_each_month(sandbox_factory, warehouse):
+    """The sandbox amends some subscriptions in place (``subscriptions.amended``, no amount in
+    the event): the chunked SQL reading finds the same amount changes as the in-memory one,
+    each matches what the sandbox's payments charged either side of it, and the insights
+    loaded count them as expansion or contraction."""
+    from gocardless_commerce.model.lookups import build_lookups
+    from gocardless_commerce.model.subscriptions import amount_changes_frame
+
+    model_sandbox = sandbox_factory(merchants=1, payments_per_merchant=600, seed=21)  # five amendments
+    _extract(model_sandbox, warehouse)
+    run = _model_run("amended-1", data_types=("COMMERCE_SUBSCRIPTION", "COMMERCE_SUBSCRIPTION_INSIGHT"))
+    stages.transform(warehouse, run)
+    staged = pd.concat(list(run.staging.read_parts("subscription_amounts")), ignore_index=True)
+    frames = _whole_raw_frames(warehouse)
+    in_memory = amount_changes_frame(frames.subscriptions, build_lookups(frames))
+    key = ["subscription_id", "changed_at"]
+    pd.testing.assert_frame_equal(_sorted(staged, key), _sorted(in_memory, key))
+    assert len(staged) >= 2, "the sandbox should amend some subscriptions with payments either side"
+
+    org = model_sandbox.merchants[0].organisation_id
+    charged = sorted((p["links"]["subscription"], p["created_at"], p["amount"])
+                     for p in model_sandbox.store.all_bodies(org, "payments") if p["links"].get("subscription"))
+    for change in staged.itertuples():
+        moment = change.changed_at.strftime("%Y-%m-%dT%H:%M:%S")
+        before = [a for s, at, a in charged if s == change.subscription_id and at < moment]
+        after = [a for s, at, a in charged if s == change.subscription_id and at >= moment]
+        assert Decimal(before[-1]).scaleb(-2) == change.amount_before, change
+        if after:
+            assert Decimal(after[0]).scaleb(-2) == change.amount_after, change
+
+    for stage in (stages.validate, stages.build_insights, stages.load):
+        stage(warehouse, run)
+    with transaction(warehouse) as conn:
+        loaded = conn.execute(sa.text(
+            "SELECT sum(expansion_mrr), sum(contraction_mrr) FROM commerce.subscriptions_insight")).one()
+        subscriptions = pd.read_sql_query(sa.text("SELECT * FROM commerce.subscriptions"), conn)
+
+    def moves(**amendments) -> tuple:
+        insight = model.subscriptions_insight(subscriptions, frames.events, now=PINNED_NOW, history_months=12, **amendments)
+        return sum(insight["expansion_mrr"]), sum(insight["contraction_mrr"])
+
+    assert tuple(Decimal(v) for v in loaded) == moves(amount_changes=in_memory) != moves()

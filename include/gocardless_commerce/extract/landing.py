@@ -281,6 +281,31 @@ def mandates_with_subscriptions(conn: Connection, data_connection_id: str, manda
     return found
 
 
+#: Subscription statuses whose record alone does not say when the subscription ended: a
+#: ``cancelled`` one never does, a ``finished`` one only through its ``end_date`` or ``count``.
+ENDED_WITHOUT_DATE = """
+    s.payload ->> 'status' = 'cancelled'
+    OR (s.payload ->> 'status' = 'finished' AND s.payload ->> 'end_date' IS NULL AND s.payload ->> 'count' IS NULL)"""
+
+
+def subscriptions_missing_their_end(conn: Connection, data_connection_id: str) -> list[str]:
+    """Landed subscriptions that ended (:data:`ENDED_WITHOUT_DATE`) but have no ``cancelled`` or
+    ``finished`` event in raw: their ending event is older than the events window."""
+    return list(
+        conn.execute(
+            sa.text(
+                "SELECT s.id FROM raw.gocardless_subscriptions s "
+                f"WHERE s.data_connection_id = :dc AND s.removed_at IS NULL AND ({ENDED_WITHOUT_DATE}) "
+                "AND NOT EXISTS (SELECT 1 FROM raw.gocardless_events e "
+                "WHERE e.data_connection_id = s.data_connection_id AND e.resource_type = 'subscriptions' "
+                "AND e.action IN ('cancelled', 'finished') AND (e.payload -> 'links' ->> 'subscription') = s.id) "
+                "ORDER BY s.id"
+            ),
+            {"dc": data_connection_id},
+        ).scalars()
+    )
+
+
 def _select_by_ids(conn: Connection, resource: RawResource, data_connection_id: str, ids: Sequence[str], columns: str) -> list:
     rows: list = []
     for start in range(0, len(ids), 5_000):  # bounded parameter lists

@@ -252,11 +252,13 @@ class _Sync:
         linked: str | None = None,
         on_records: Callable[[list[RecordHead]], None] | None = None,
         track_ids: bool = False,
+        moves_cursor: bool = True,
     ) -> set[str]:
         """List ``resource`` with ``params`` and land it (or, with ``linked``, land the records
         that event pages carry under ``linked[linked]``). With ``track_ids``, returns the ids
         landed (a full refresh needs them to spot vanished records; otherwise they'd only cost
-        memory).
+        memory). Without ``moves_cursor`` (a listing of old records by a filter), the
+        resource's cursor stays where the windowed listings put it.
 
         Records stay the JSON the API sent (:meth:`GoCardlessClient.iter_raw_pages`): only the
         declared fields are decoded; a record that breaks them is quarantined, the rest land.
@@ -277,7 +279,7 @@ class _Sync:
             buffer.heads.extend(records.heads)
             if track_ids:
                 seen.update(r.id for r in records.heads)
-            if linked is None:
+            if linked is None and moves_cursor:
                 self._advance_cursor(resource, records.newest, window_start)
             self._note_parents(name, records.heads)
             if on_records:
@@ -488,6 +490,23 @@ class _Sync:
             if mandate_id in with_subscriptions or mandate_id in self.successor_mandates:
                 self.land_stream("subscriptions", {"mandate": mandate_id})
 
+    def land_subscription_ending_events(self) -> None:
+        """Events of each subscription landed in this run that ended but whose ending event is
+        not in raw (older than the events window), so ``ended_at`` is known: ``GET
+        /events?subscription=`` without a date filter, one listing per such subscription. Once
+        the event is landed the subscription is no longer asked about; one whose event
+        GoCardless no longer serves (18-month retention) is asked again only when it is landed
+        again (a backfill, or a change)."""
+        missing = self.session.run(
+            lambda conn: landing.subscriptions_missing_their_end(conn, self.request.data_connection_id)
+        )
+        tracker = self.seen.get("subscriptions")
+        wanted = sorted(tracker.landed(missing)) if tracker is not None and missing else []
+        for subscription_id in wanted:
+            self.land_stream(EVENTS, {"subscription": subscription_id}, moves_cursor=False)
+        if wanted:
+            log.info("events: listed for %d ended subscriptions whose ending event is older than the window", len(wanted))
+
     # -- modes ---------------------------------------------------------------------------------
     def backfill(self) -> None:
         request = self.request
@@ -507,6 +526,7 @@ class _Sync:
             if mark_removed:
                 self._mark_removed(resource, seen, since if windowed else None)
             self._log_stream(resource)
+        self.land_subscription_ending_events()
         # refunds in the window whose payment is older than the window: fetch it by id
         self.refresh_payments(self.refunded_payments, only_missing=True)
         self.land_payout_items()
@@ -559,6 +579,7 @@ class _Sync:
         # a mandate's events change its subscriptions.
         self.refresh_payments(self.refunded_payments, only_missing=False)
         self.refresh_subscriptions_of_mandates()
+        self.land_subscription_ending_events()
         self.land_payout_items()
         self._log_stream("payout_items")
 

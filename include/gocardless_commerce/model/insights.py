@@ -173,8 +173,18 @@ def _append(rows: dict[str, list], **values) -> None:
 @dataclass(frozen=True)
 class _Subscription:
     customer: str
-    monthly: Fraction
+    monthly: Fraction  # before its first amount change (its current one when never amended)
     history: StatusHistory
+    amendments: tuple[tuple[datetime, Fraction], ...] = ()  # (from when, monthly amount), oldest first
+
+    def monthly_at(self, moment: datetime) -> Fraction:
+        """The normalised amount in force at ``moment`` (amendments up to it applied)."""
+        monthly = self.monthly
+        for changed_at, after in self.amendments:
+            if changed_at > moment:
+                break
+            monthly = after
+        return monthly
 
 
 @dataclass
@@ -221,11 +231,14 @@ def subscriptions_insight(
     *,
     now: datetime,
     history_months: int = 12,
+    amount_changes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``commerce.subscriptions_insight`` rows for every (user, data connection, currency, month).
 
     ``subscriptions`` is ``commerce.subscriptions``; ``subscription_events`` the raw events
-    frame (rows of other resource types are ignored). A (user, data connection) gets rows for
+    frame (rows of other resource types are ignored); ``amount_changes`` the amendments
+    (:func:`~gocardless_commerce.model.subscriptions.amount_changes_frame`): a subscription
+    counts at the amount in force at each month end. A (user, data connection) gets rows for
     every currency it has any subscription in. MRR is measured at each month end (for the
     current month: ``now``); movements compare with the previous month end, per customer, and
     are computed from the first month any subscription started, so a customer who paid before
@@ -234,6 +247,7 @@ def subscriptions_insight(
     now = _utc_naive(now)
     months = month_window(now, history_months)
     events = build_lookups(RawFrames(events=subscription_events)).subscription_events
+    amendments = _amendments_by_subscription(amount_changes)
     groups: dict[tuple[str, str], dict[str, list[_Subscription]]] = defaultdict(lambda: defaultdict(list))
     columns = ("user_id", "data_connection_id", "currency", "source_id", "customer_id", "mandate_id",
                "amount", "frequency_unit", "frequency_interval", "start_date", "source_created_at", "source_status",
@@ -245,11 +259,18 @@ def subscriptions_insight(
             continue
         by_currency = groups[(user, dc)]
         by_currency.setdefault(currency, [])
-        monthly = monthly_amount(amount, unit, None if pd.isna(interval) else interval)
+        interval = None if pd.isna(interval) else interval
+        monthly = monthly_amount(amount, unit, interval)
         if monthly is None:
             continue
         history = status_history(start, created, status, events.get((dc, source_id), []), ended)
-        by_currency[currency].append(_Subscription(_str(customer) or _str(mandate) or source_id, monthly, history))
+        changes = amendments.get((dc, source_id), [])
+        if changes:
+            monthly = monthly_amount(changes[0][1], unit, interval)
+        by_currency[currency].append(_Subscription(
+            _str(customer) or _str(mandate) or source_id, monthly, history,
+            tuple((changed_at, monthly_amount(after, unit, interval)) for changed_at, _, after in changes),
+        ))
 
     rows: dict[str, list] = defaultdict(list)
     for (user, dc) in sorted(groups):
@@ -258,6 +279,21 @@ def subscriptions_insight(
                 _append(rows, user_id=user, data_connection_id=dc, month=month, currency=currency, **metrics)
     frame = schema.frame(rows, schema.SUBSCRIPTIONS_INSIGHT)
     return frame.sort_values(["user_id", "data_connection_id", "month", "currency"], kind="stable", ignore_index=True)
+
+
+def _amendments_by_subscription(amount_changes: pd.DataFrame | None) -> dict[tuple[str, str], list[tuple]]:
+    """(data connection, subscription id) → [(changed_at, amount before, amount after)], oldest first."""
+    found: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+    if amount_changes is None or amount_changes.empty:
+        return found
+    for dc, subscription_id, changed_at, before, after in zip(
+        *(amount_changes[c] for c in ("data_connection_id", "subscription_id", "changed_at", "amount_before", "amount_after")),
+        strict=True,
+    ):
+        found[(dc, subscription_id)].append((as_timestamp(changed_at), before, after))
+    for changes in found.values():
+        changes.sort()
+    return found
 
 
 def _str(value) -> str | None:
@@ -283,7 +319,7 @@ def _subscription_months(subs: list[_Subscription], months: list[date], now: dat
         active_nb = 0
         for sub in subs:
             if sub.history.is_active(moment):
-                exact[sub.customer] += sub.monthly
+                exact[sub.customer] += sub.monthly_at(moment)
                 active_nb += 1
         per_customer = {c: round_half_up(v, CENTS) for c, v in exact.items()}
         moves = ledger.close_month(per_customer)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from gocardless_commerce.model.frames import RawFrames, RawRecord, links, records, text
 from gocardless_commerce.model.mapping import EVENT_LINK_KEY, FEE_ITEM_TYPES
-from gocardless_commerce.model.money import item_minor_units
+from gocardless_commerce.model.money import item_minor_units, minor_units
 
 Key = tuple[str, str]  # (data_connection_id, GoCardless id)
 
@@ -46,6 +46,9 @@ class Lookups:
     last_event_at: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     #: Subscription events per (data connection, subscription id), oldest first.
     subscription_events: dict[Key, list[SubscriptionEvent]] = field(default_factory=dict)
+    #: (created_at, amount in major units) of each subscription's readable payments, oldest
+    #: first: what it charged before an amendment (only amended subscriptions need them).
+    subscription_payments: dict[Key, list[tuple[datetime, Decimal]]] = field(default_factory=dict)
 
     def last_change(self, record: RawRecord, resource_type: str) -> datetime | None:
         """The newest of the record's ``created_at`` and its latest event (``updated_at``)."""
@@ -101,6 +104,15 @@ def build_lookups(frames: RawFrames) -> Lookups:
     for history in subscription_events.values():
         history.sort()
 
+    subscription_payments: dict[Key, list[tuple[datetime, Decimal]]] = defaultdict(list)
+    for payment in records(frames.payments):
+        subscription_id = text(links(payment.payload).get("subscription"))
+        amount = minor_units(payment.payload.get("amount"))
+        if subscription_id and amount is not None and payment.created_at is not None:
+            subscription_payments[(payment.data_connection_id, subscription_id)].append((payment.created_at, amount))
+    for charged in subscription_payments.values():
+        charged.sort()
+
     return Lookups(
         customer_of_mandate=customer_of_mandate,
         scheme_of_mandate=scheme_of_mandate,
@@ -111,4 +123,5 @@ def build_lookups(frames: RawFrames) -> Lookups:
         payout_of_refund=payout_of_refund,
         last_event_at=last_event_at,
         subscription_events=dict(subscription_events),
+        subscription_payments=dict(subscription_payments),
     )

@@ -83,6 +83,8 @@ SUBSCRIPTION_EVENT_STATE = {
 }
 #: Actions that end a subscription for good (``ended_at``).
 SUBSCRIPTION_END_ACTIONS = frozenset({"cancelled", "finished"})
+#: The subscription action that changes its amount in place (the event carries no amount).
+SUBSCRIPTION_AMENDED = "amended"
 
 #: The currency each scheme collects in: the nine of docs/metrics.md, plus the other SEPA variants and
 #: PayTo, which GoCardless also reports as payment schemes.

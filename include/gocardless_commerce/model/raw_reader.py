@@ -28,15 +28,16 @@ from sqlalchemy.engine import Connection
 
 from gocardless_commerce.model.frames import RAW_COLUMNS, RawRecord, as_timestamp
 from gocardless_commerce.model.lookups import Lookups, SubscriptionEvent
-from gocardless_commerce.model.mapping import EVENT_LINK_KEY, FEE_ITEM_TYPES, SUBSCRIPTION_EVENT_STATE
-from gocardless_commerce.model.money import item_minor_units
+from gocardless_commerce.model.mapping import EVENT_LINK_KEY, FEE_ITEM_TYPES, SUBSCRIPTION_AMENDED, SUBSCRIPTION_EVENT_STATE
+from gocardless_commerce.model.money import item_minor_units, minor_units
 
 #: Records per chunk: about 50 MB of Python objects for payments, whatever the history.
 DEFAULT_CHUNK_ROWS = 10_000
 
 _FEE_TYPES = ", ".join(f"'{t}'" for t in sorted(FEE_ITEM_TYPES))
-#: Subscription actions the model replays (``status_history``, ``ended_at``); others change nothing.
-_STATUS_ACTIONS = ", ".join(f"'{a}'" for a in sorted(SUBSCRIPTION_EVENT_STATE))
+#: Subscription actions the model replays (``status_history``, ``ended_at``, the amount history);
+#: others change nothing.
+_STATUS_ACTIONS = ", ".join(f"'{a}'" for a in sorted({*SUBSCRIPTION_EVENT_STATE, SUBSCRIPTION_AMENDED}))
 #: Resources whose commerce rows carry ``updated_at`` (their newest event).
 _DATED_RESOURCES = ("payments", "payouts", "refunds", "subscriptions")
 _LINKED_ID = "CASE e.resource_type " + " ".join(
@@ -74,7 +75,7 @@ _FACT_TABLES = {
         FROM raw.gocardless_payout_items
         WHERE data_connection_id = :dc AND removed_at IS NULL AND payload ->> 'type' = 'refund'
           AND COALESCE(payload -> 'links' ->> 'refund', '') <> ''""",
-    # the status-changing subscription events (not ``payment_created``: one per payment)
+    # the status- and amount-changing subscription events (not ``payment_created``: one per payment)
     "model_subscription_events": f"""
         SELECT payload -> 'links' ->> 'subscription' AS subscription_id, id AS event_id, created_at, action,
                user_id, data_connection_id
@@ -82,6 +83,15 @@ _FACT_TABLES = {
         WHERE data_connection_id = :dc AND removed_at IS NULL AND resource_type = 'subscriptions'
           AND action IN ({_STATUS_ACTIONS})
           AND created_at IS NOT NULL AND COALESCE(payload -> 'links' ->> 'subscription', '') <> ''""",
+    # what amended subscriptions charged (their amount before an amendment); the JSON amount
+    # as text, judged in Python
+    "model_subscription_payments": f"""
+        SELECT payload -> 'links' ->> 'subscription' AS subscription_id, created_at,
+               CAST(payload -> 'amount' AS VARCHAR) AS amount
+        FROM raw.gocardless_payments
+        WHERE data_connection_id = :dc AND removed_at IS NULL AND created_at IS NOT NULL
+          AND (payload -> 'links' ->> 'subscription') IN (
+              SELECT subscription_id FROM model_subscription_events WHERE action = '{SUBSCRIPTION_AMENDED}')""",
 }
 
 #: fact table → the columns chunks look it up by
@@ -91,6 +101,7 @@ _FACT_KEYS = {
     "model_payment_fee_items": "payment_id",
     "model_refund_items": "refund_id",
     "model_subscription_events": "subscription_id",
+    "model_subscription_payments": "subscription_id",
 }
 
 #: Fee payout items not linked to a payment: the ``FEE`` transactions.
@@ -275,9 +286,20 @@ class RawReader:
                 history[(self.dc, subscription_id)].append(SubscriptionEvent(as_timestamp(created_at), event_id, action))
             for events in history.values():
                 events.sort()
+            charged: dict[tuple[str, str], list] = defaultdict(list)
+            for subscription_id, created_at, amount in self._select(
+                "SELECT subscription_id, created_at, amount FROM model_subscription_payments "
+                "WHERE subscription_id BETWEEN :first AND :last",
+                first=chunk.first, last=chunk.last,
+            ):
+                value = minor_units(_json_number(amount))
+                if value is not None:
+                    charged[(self.dc, subscription_id)].append((as_timestamp(created_at), value))
+            for payments in charged.values():
+                payments.sort()
             yield Chunk(chunk.frame, Lookups(
                 customer_of_mandate=chunk.customers, scheme_of_mandate=chunk.schemes, last_event_at=chunk.last_events,
-                subscription_events=dict(history),
+                subscription_events=dict(history), subscription_payments=dict(charged),
             ))
 
     def subscription_events(self) -> pd.DataFrame:
@@ -295,6 +317,14 @@ class RawReader:
             "user_id": columns[0], "data_connection_id": columns[1], "id": columns[2], "created_at": columns[3],
             "payload": payloads, "resource_type": ["subscriptions"] * len(rows), "action": list(columns[5]),
         }, dtype=object)
+
+
+def _json_number(text: str | None):
+    """A JSON value's text → the value (``"1250"`` stays text, so the strict reading refuses it)."""
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 @contextmanager

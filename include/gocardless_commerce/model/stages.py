@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from gocardless_commerce import model, settings
 from gocardless_commerce.model.staging import StagingArea, decimals_to_frame, frame_to_decimals
 from gocardless_commerce.model import mapping, schema
-from gocardless_commerce.model.subscriptions import subscriptions_to_frame
+from gocardless_commerce.model.subscriptions import amount_changes_frame, no_amount_changes, subscriptions_to_frame
 from gocardless_commerce.model.transactions import (
     fee_items_to_transactions,
     payments_to_transactions,
@@ -126,7 +126,7 @@ def transform(engine: Engine, run: ModelRun) -> dict:
 def _transform(conn: Connection, run: ModelRun) -> dict:
     summary: dict = {}
     staging = run.staging
-    for name in ("transactions", "subscriptions"):
+    for name in ("transactions", "subscriptions", "subscription_amounts"):
         staging.clear_parts(name)
     with read_raw(conn, run.data_connection_id, run.chunk_rows) as reader:
         if run.wants_transactions:
@@ -145,9 +145,11 @@ def _transform(conn: Connection, run: ModelRun) -> dict:
             for number, chunk in enumerate(reader.subscriptions()):
                 frame = subscriptions_to_frame(chunk.frame, chunk.lookups, run.now)
                 staging.save_part("subscriptions", number, frame)
+                staging.save_part("subscription_amounts", number, amount_changes_frame(chunk.frame, chunk.lookups))
                 total += len(frame)
             if not total:
                 staging.save_part("subscriptions", 0, schema.empty(schema.SUBSCRIPTIONS))
+                staging.save_part("subscription_amounts", 0, no_amount_changes())
             staging.save("subscription_events", reader.subscription_events())
             summary["subscriptions"] = total
     log.info("Transformed %s: %s", run.data_connection_id, summary)
@@ -214,6 +216,8 @@ def build_insights(engine: Engine, run: ModelRun) -> dict:
         insight = model.subscriptions_insight(
             pd.concat(subscriptions, ignore_index=True) if subscriptions else schema.empty(schema.SUBSCRIPTIONS),
             staging.read("subscription_events"), now=run.now, history_months=run.history_months,
+            amount_changes=pd.concat(list(staging.read_parts("subscription_amounts")) or [no_amount_changes()],
+                                     ignore_index=True),
         )
         model.raise_for_batch_failures(model.validate_subscriptions_insight(insight))
         staging.save("subscriptions_insight", insight)

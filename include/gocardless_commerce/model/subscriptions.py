@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -110,6 +112,61 @@ def subscriptions_to_frame(subscriptions: pd.DataFrame, lookups: Lookups, now: d
         for name in schema.SUBSCRIPTIONS:
             columns[name].append(row[name])
     return with_issues(schema.frame(columns, schema.SUBSCRIPTIONS), issues)
+
+
+class AmountChange(NamedTuple):
+    """An amendment of a subscription's amount (per billing period, major units)."""
+
+    changed_at: datetime
+    amount_before: Decimal
+    amount_after: Decimal
+
+
+#: Columns of the amount-history frame the insights read (``amount_changes_frame``).
+AMOUNT_CHANGE_COLUMNS = ("data_connection_id", "subscription_id", "changed_at", "amount_before", "amount_after")
+
+
+def amount_changes(current_amount: Decimal | None, history: Sequence[SubscriptionEvent],
+                   payments: Sequence[tuple[datetime, Decimal]]) -> list[AmountChange]:
+    """What each ``amended`` event changed the amount from and to.
+
+    GoCardless' event carries no amount, so the history is rebuilt from what the subscription
+    charged: after the last amendment, its current ``amount``; between two amendments (or
+    before the first), the amount of its last payment created in that stretch (GoCardless
+    creates payments ahead of their charge date at the amount then in force). A stretch with no
+    readable positive payment (older than the window) takes the next stretch's amount: that amendment
+    shows as no change. ``payments`` are ``(created_at, amount)``, oldest first.
+    """
+    times = sorted(e.created_at for e in history if e.action == mapping.SUBSCRIPTION_AMENDED and e.created_at is not None)
+    if not times or current_amount is None:
+        return []
+    bounds: list[datetime | None] = [None, *times]
+    amounts: list[Decimal] = [current_amount]  # built backwards: the stretch after amendment i
+    for index in range(len(times) - 1, -1, -1):
+        low, high = bounds[index], times[index]
+        charged = [amount for at, amount in payments if amount > 0 and (low is None or at >= low) and at < high]
+        amounts.insert(0, charged[-1] if charged else amounts[0])
+    return [
+        AmountChange(at, amounts[i], amounts[i + 1]) for i, at in enumerate(times) if amounts[i] != amounts[i + 1]
+    ]
+
+
+def amount_changes_frame(subscriptions: pd.DataFrame, lookups: Lookups) -> pd.DataFrame:
+    """The amount changes of raw ``subscriptions`` (columns :data:`AMOUNT_CHANGE_COLUMNS`)."""
+    rows: list[tuple] = []
+    for record in records(subscriptions):
+        key = (record.data_connection_id, record.id)
+        history = lookups.subscription_events.get(key, [])
+        if not any(e.action == mapping.SUBSCRIPTION_AMENDED for e in history):
+            continue
+        current = strict_amounts(record.payload, "amount")[0]["amount"]
+        rows += [(record.data_connection_id, record.id, *change)
+                 for change in amount_changes(current, history, lookups.subscription_payments.get(key, []))]
+    return pd.DataFrame(rows or None, columns=list(AMOUNT_CHANGE_COLUMNS), dtype=object)
+
+
+def no_amount_changes() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(AMOUNT_CHANGE_COLUMNS), dtype=object)
 
 
 def ended_at(history: Sequence[SubscriptionEvent], source_status: str | None = None,
