@@ -16,6 +16,7 @@ Every scenario runs in a temporary folder (and database) that it removes.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -137,6 +138,7 @@ def bench_reconciliation_scale(merchants: int, payments: int, workdir: Path, por
     from gocardless_commerce.warehouse.engine import get_engine
     from gocardless_commerce.warehouse.migrations import apply_migrations
 
+    logging.getLogger("gocardless_commerce").setLevel(logging.WARNING)  # not a line per merchant and event
     started = time.perf_counter()
     with _sandbox_with_many_merchants(merchants, payments, workdir, port, "recon-sandbox") as sandbox:
         generated = time.perf_counter() - started
