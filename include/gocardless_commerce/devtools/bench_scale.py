@@ -186,7 +186,7 @@ def _sync_merchant_end_to_end(warehouse_url: str, base_url: str, token: str, use
     from gocardless_commerce.warehouse.engine import get_engine
 
     engine = get_engine(warehouse_url)
-    now = SCALE_NOW.replace(tzinfo=None)
+    now = SCALE_NOW
     request = SyncRequest(user_id=user_id, data_connection_id=data_connection_id, run_id="bench-e2e", now=now,
                           history_months=1)
     with GoCardlessClient(token, base_url=base_url) as client:
@@ -206,7 +206,8 @@ def bench_merchants_e2e(merchants: int, payments: int, workdir: Path, port: int,
     from gocardless_commerce.warehouse.engine import get_engine
     from gocardless_commerce.warehouse.migrations import apply_migrations
 
-    database = f"gc_bench_e2e_{os.getpid()}"
+    logging.getLogger("gocardless_commerce").setLevel(logging.WARNING)  # the pool's processes inherit it
+    database = f"gc_bench_wt_scale_e2e_{os.getpid()}"
     server = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with server.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
