@@ -67,9 +67,10 @@ _DAGBAG_PROBE = """
 import json, sys, time
 import airflow.sdk
 from airflow.dag_processing.dagbag import DagBag
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 bag = DagBag(dag_folder=sys.argv[1], safe_mode=False, load_op_links=False)
-print(json.dumps({"seconds": time.perf_counter() - started, "dags": len(bag.dags), "errors": len(bag.import_errors)}))
+print(json.dumps({"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
+                  "dags": len(bag.dags), "errors": len(bag.import_errors)}))
 """
 
 
@@ -99,9 +100,11 @@ def bench_parse(merchant_counts: list[int], workdir: Path) -> None:
                                   parsing_dag_id=sync_dag_id(target))
         print_figures(f"DAG parse, {merchants:,} registered merchants in {SHARDS} shard files (best of 3)", [
             ("full parse of dags/ (DagBag, one process) s", f"{full['seconds']:.2f}", ""),
+            ("  of which CPU s (less sensitive to a busy machine)", f"{full['cpu_seconds']:.2f}", ""),
             ("  per 1,000 merchants s", f"{full['seconds'] * 1000 / merchants:.2f}", "goal ≤ 1 s"),
             ("  DAGs built / import errors", f"{full['dags']:,} / {full['errors']}", ""),
             ("task-start parse (one shard file, parsing context) ms", f"{task_start['seconds'] * 1000:.0f}", "goal ≤ 50 ms"),
+            ("  of which CPU ms", f"{task_start['cpu_seconds'] * 1000:.0f}", ""),
             ("  DAGs built", task_start["dags"], "1"),
         ])
 
