@@ -30,8 +30,7 @@ def _transactions() -> pd.DataFrame:
     lambda: schema.frame({"failed_rules": [["amount_not_null", "currency_known"]], "occurrence": [2],
                           "payload": [{"row": {"amount": "1.10"}, "source": None}]}, schema.QUARANTINE),
     lambda: pd.DataFrame({"created_at": [datetime(2026, 1, 1, tzinfo=UTC)], "action": ["cancelled"]}, dtype=object),
-    lambda: pd.DataFrame({schema.ISSUES: [(), ("amount_integer_minor_units", "dates_are_dates"), None]}, dtype=object),
-], ids=["transactions", "empty", "subscriptions", "quarantine", "events", "source_issues"])
+], ids=["transactions", "empty", "subscriptions", "quarantine", "events"])
 def test_a_staged_frame_comes_back_equal_value_for_value(build):
     frame = build()
     back = table_to_frame(frame_to_table(frame))

@@ -50,8 +50,6 @@ def _object_kind(series: pd.Series) -> str:
         return "decimal"
     if isinstance(first, dict | list):
         return "json"
-    if isinstance(first, tuple):  # the rule names a row breaks (``schema.ISSUES``)
-        return "tuple"
     if isinstance(first, date):  # datetime is a date too: Arrow keeps both exactly
         return "temporal"
     raise StagingError(f"column {series.name!r} holds {type(first).__name__} values, which staging does not store")
@@ -72,8 +70,6 @@ def _encode(series: pd.Series) -> tuple[str, pa.Array]:
         return kind, pa.array([None if v is None else str(v) for v in _checked(series, Decimal, kind)], pa.string())
     if kind == "json":
         return kind, pa.array([None if v is None else json.dumps(v, sort_keys=True, default=str) for v in series], pa.string())
-    if kind == "tuple":
-        return kind, pa.array([None if v is None else json.dumps(list(v)) for v in _checked(series, tuple, kind)], pa.string())
     if kind == "temporal":
         return kind, pa.array(list(_checked(series, date, kind)))
     try:
@@ -92,8 +88,6 @@ def _decode(name: str, kind: str, column: pa.ChunkedArray) -> pd.Series:
         values = [None if v is None else Decimal(v) for v in values]
     elif kind == "json":
         values = [None if v is None else json.loads(v) for v in values]
-    elif kind == "tuple":
-        values = [None if v is None else tuple(json.loads(v)) for v in values]
     return pd.Series(values, name=name, dtype=object)
 
 
