@@ -61,14 +61,20 @@ class Registry:
         self.snapshot_path = snapshot_path or settings.registry_snapshot_path()
 
     # -- reads -------------------------------------------------------------------------------
-    def data_connections(self, *, statuses: tuple[str, ...] | None = None) -> list[DataConnection]:
+    def data_connections(self, *, statuses: tuple[str, ...] | None = None, data_connection_id: str | None = None,
+                         user_id: str | None = None) -> list[DataConnection]:
+        """The data connections, optionally only those with this id or of this user (filtered in
+        SQL: connecting one merchant must not read every other merchant's row)."""
+        filters = {"dc.id": data_connection_id, "dc.user_id": user_id}
+        where = " AND ".join(f"{column} = :{column.split('.')[1]}" for column, value in filters.items() if value is not None)
         query = (
             "SELECT dc.id, dc.user_id, u.name, dc.status, dc.organisation_id, dc.airflow_conn_id, "
             "CAST(dc.requested_data_types AS VARCHAR), dc.schedule, dc.status_reason "
-            "FROM meta.data_connections dc JOIN meta.users u ON u.id = dc.user_id ORDER BY dc.user_id, dc.id"
+            "FROM meta.data_connections dc JOIN meta.users u ON u.id = dc.user_id "
+            + (f"WHERE {where} " if where else "") + "ORDER BY dc.user_id, dc.id"
         )
         with transaction(self.engine) as conn:
-            rows = conn.execute(sa.text(query)).all()
+            rows = conn.execute(sa.text(query), {"id": data_connection_id, "user_id": user_id}).all()
         connections = [
             DataConnection(
                 id=r[0], user_id=r[1], user_name=r[2], status=r[3], organisation_id=r[4],
@@ -80,14 +86,13 @@ class Registry:
         return [c for c in connections if statuses is None or c.status in statuses]
 
     def get(self, data_connection_id: str) -> DataConnection:
-        for connection in self.data_connections():
-            if connection.id == data_connection_id:
-                return connection
+        for connection in self.data_connections(data_connection_id=data_connection_id):
+            return connection
         raise RegistryError(f"Unknown data connection {data_connection_id!r}")
 
     def for_user(self, user_id: str) -> DataConnection | None:
         """The user's live GoCardless data connection (one per user), if any."""
-        live = [c for c in self.data_connections() if c.user_id == user_id and c.status != "DISCONNECTED"]
+        live = [c for c in self.data_connections(user_id=user_id) if c.status != "DISCONNECTED"]
         return live[0] if live else None
 
     # -- changes -----------------------------------------------------------------------------

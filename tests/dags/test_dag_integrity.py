@@ -88,6 +88,14 @@ def test_a_task_process_builds_only_its_own_dag(registry, monkeypatch):
     assert list(build_merchant_dags()) == ["gocardless_sync__m3"]
 
 
+def test_the_step_operator_adds_no_init_that_airflow_would_wrap():
+    """Airflow wraps each class's ``__init__`` and every wrapper deep-copies the DAG's params:
+    a second one cost a fifth of the full parse time with a thousand merchants."""
+    from gocardless_commerce.orchestration.dag_factory import PipelineStepOperator
+
+    assert "__init__" not in vars(PipelineStepOperator)
+
+
 def test_sync_dags_survive_serialization_as_the_scheduler_reads_them(registry):
     from airflow.serialization.serialized_objects import DagSerialization
 

@@ -15,8 +15,8 @@ Scenarios (each prints its figures; goals from the issues are printed beside the
   straight into ``raw``): each stage (transform → validate → insights → load) in its own
   process, as Airflow runs tasks, with its time, payments/s and peak RSS.
 * ``insights`` — monthly insights for 1,000 merchants × 12 months (synthetic commerce rows).
-* ``parse`` — DAG parse time with 1,000 registered merchants: the full parse (DAG processor)
-  and a task-start parse (parsing context set to one DAG).
+* ``parse``, ``reconciliation-scale``, ``merchants-e2e`` — many merchants: DAG parse times,
+  a daily reconciliation, end-to-end syncs (:mod:`gocardless_commerce.devtools.bench_scale`).
 
 Timing lives here, never in unit tests.
 """
@@ -31,14 +31,13 @@ import multiprocessing
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gocardless_commerce import settings
+from gocardless_commerce.devtools import bench_scale
 from gocardless_commerce.devtools.sandbox_process import SandboxProcess, connect
 
 log = logging.getLogger("gocardless_commerce.devtools.bench")
@@ -325,64 +324,6 @@ def bench_throttled(payments: int, workdir: Path, port: int, limit: int) -> None
     )
 
 
-_PARSE_PROBE = """
-import runpy, sys, time
-import airflow.sdk  # the DAG processor has Airflow imported before it parses a file
-t = time.perf_counter()
-runpy.run_path(sys.argv[1])
-print(time.perf_counter() - t)
-"""
-
-
-def bench_parse(merchants: int, workdir: Path) -> None:
-    snapshot = workdir / "merchants.json"
-    snapshot.write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "merchants": [
-                    {
-                        "id": f"00000000-0000-0000-0000-{n:012d}", "user_id": f"merchant_{n:04d}",
-                        "user_name": f"Merchant {n}", "status": "CONNECTED", "organisation_id": f"OR{n:06d}",
-                        "airflow_conn_id": f"gocardless_00000000-0000-0000-0000-{n:012d}",
-                        "requested_data_types": ["COMMERCE_TRANSACTION"], "schedule": None, "status_reason": None,
-                    }
-                    for n in range(merchants)
-                ],
-            }
-        )
-    )
-    from gocardless_commerce.orchestration.dag_factory import SHARDS, shard_of
-
-    dag_files = sorted((settings.CODE_ROOT / "dags").glob("gocardless_sync_shard_*.py"))
-
-    def timed(dag_file: Path, extra_env: dict[str, str]) -> float:
-        env = {**os.environ, "GC_COMMERCE_REGISTRY_SNAPSHOT": str(snapshot), **extra_env}
-        runs = [
-            float(subprocess.check_output([sys.executable, "-c", _PARSE_PROBE, str(dag_file)], env=env, text=True).split()[-1])
-            for _ in range(3)
-        ]
-        return min(runs)
-
-    per_file = [timed(f, {}) for f in dag_files]
-    # The DAG processor parses files in parallel ([dag_processor] parsing_processes, default 2).
-    lanes = [0.0, 0.0]
-    for seconds in sorted(per_file, reverse=True):
-        lanes[lanes.index(min(lanes))] += seconds
-    target = "merchant_0500"
-    task_file = dag_files[shard_of(target)]
-    task_start = timed(task_file, {"_AIRFLOW_PARSING_CONTEXT_DAG_ID": f"gocardless_sync__{target}"})
-    _print(
-        f"DAG parse time, {merchants:,} merchants in {SHARDS} files (best of 3, Airflow pre-imported)",
-        [
-            ("slowest file s", f"{max(per_file):.3f}", ""),
-            ("all files, wall with 2 parsing processes s", f"{max(lanes):.3f}", "goal ≤ 1 s"),
-            ("all files, sequential (CPU) s", f"{sum(per_file):.3f}", ""),
-            ("task-start parse (one DAG) ms", f"{task_start * 1000:.0f}", "goal ≤ 50 ms"),
-        ],
-    )
-
-
 def bench_insights(merchants: int) -> None:
     """Monthly insights for many merchants at once, from synthetic commerce rows."""
     import random
@@ -436,34 +377,50 @@ def bench_insights(merchants: int) -> None:
     )
 
 
+SCENARIOS = ("parse", "extraction", "throttled", "model", "insights", "reconciliation-scale", "merchants-e2e")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--payments", type=int, default=100_000)
     parser.add_argument("--model-payments", type=int, default=1_000_000)
     parser.add_argument("--throttled-payments", type=int, default=80_000)
     parser.add_argument("--rate-limit", type=int, default=1000)
-    parser.add_argument("--parse-merchants", type=int, default=1000)
+    parser.add_argument("--parse-merchants", default="1000,5000", help="comma-separated registry sizes to parse")
+    parser.add_argument("--insights-merchants", type=int, default=1000)
+    parser.add_argument("--recon-merchants", type=int, default=1000)
+    parser.add_argument("--e2e-merchants", type=int, default=200)
+    parser.add_argument("--small-payments", type=int, default=5, help="payments of each merchant in the scale scenarios")
+    parser.add_argument("--postgres-url", default=os.environ.get("GC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+                        help="server where merchants-e2e creates (and drops) its warehouse database")
     parser.add_argument("--port", type=int, default=4020)
     parser.add_argument(
         "--scenarios", default="parse,extraction,throttled,model,insights",
-        help="comma-separated: parse, extraction, throttled, model, insights",
+        help="comma-separated: parse, extraction, throttled, model, insights, reconciliation-scale, merchants-e2e",
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("AIRFLOW_HOME", str(settings.PROJECT_ROOT / ".airflow"))  # not ~/airflow
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     scenarios = set(args.scenarios.split(","))
+    unknown = scenarios - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
     with tempfile.TemporaryDirectory(prefix="gc-bench-") as tmp:
         workdir = Path(tmp)
         if "parse" in scenarios:
-            bench_parse(args.parse_merchants, workdir)
+            bench_scale.bench_parse([int(n) for n in args.parse_merchants.split(",")], workdir)
         if "extraction" in scenarios:
             bench_extraction(args.payments, workdir, args.port)
         if "model" in scenarios:
             bench_model(args.model_payments, workdir)
         if "insights" in scenarios:
-            bench_insights(args.parse_merchants)
+            bench_insights(args.insights_merchants)
         if "throttled" in scenarios:
             bench_throttled(args.throttled_payments, workdir, args.port + 1, args.rate_limit)
+        if "reconciliation-scale" in scenarios:
+            bench_scale.bench_reconciliation_scale(args.recon_merchants, args.small_payments, workdir, args.port + 2)
+        if "merchants-e2e" in scenarios:
+            bench_scale.bench_merchants_e2e(args.e2e_merchants, args.small_payments, workdir, args.port + 3, args.postgres_url)
 
 
 if __name__ == "__main__":
