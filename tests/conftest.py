@@ -29,4 +29,5 @@ pytest_plugins = [
     "tests.fixtures.warehouse",
     "tests.fixtures.airflow",
     "tests.fixtures.stub_api",
+    "tests.fixtures.gocardless_records",
 ]

@@ -14,33 +14,18 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.extract import sync
-from gocardless_commerce.warehouse.engine import get_engine, transaction
-from gocardless_commerce.warehouse.migrations import apply_migrations
-from tests.client.server import serve
-from tests.fixtures.gocardless_records import ListingApi, listing
+from gocardless_commerce.warehouse.engine import transaction
+from tests.fixtures.gocardless_records import listing
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 TOKEN = "sandbox_property_token"
 
 
-@pytest.fixture(scope="module")
-def listing_api():
-    api = ListingApi()
-    with serve(api.app) as base_url:
-        yield api, base_url
-
-
-@pytest.fixture(scope="module")
-def property_warehouse(tmp_path_factory):
-    engine = get_engine(f"duckdb:///{tmp_path_factory.mktemp('property') / 'warehouse.duckdb'}")
-    apply_migrations(engine)
-    return engine
 
 
 # -- the property ---------------------------------------------------------------------------------

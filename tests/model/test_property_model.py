@@ -15,7 +15,6 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,10 +22,8 @@ from hypothesis import strategies as st
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.extract import sync
 from gocardless_commerce.model import stages
-from gocardless_commerce.warehouse.engine import get_engine, transaction
-from gocardless_commerce.warehouse.migrations import apply_migrations
-from tests.client.server import serve
-from tests.fixtures.gocardless_records import ListingApi, listing, payment, refund, subscription, timestamps
+from gocardless_commerce.warehouse.engine import transaction
+from tests.fixtures.gocardless_records import listing, payment, refund, subscription, timestamps
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 TOKEN = "sandbox_property_token"
@@ -36,18 +33,6 @@ MANDATE = {"id": "MDCLEAN", "created_at": "2024-01-01T00:00:00.000Z", "scheme": 
            "links": {"customer": "CUCLEAN", "creditor": "CR1"}}
 
 
-@pytest.fixture(scope="module")
-def listing_api():
-    api = ListingApi()
-    with serve(api.app) as base_url:
-        yield api, base_url
-
-
-@pytest.fixture(scope="module")
-def property_warehouse(tmp_path_factory):
-    engine = get_engine(f"duckdb:///{tmp_path_factory.mktemp('model-property') / 'warehouse.duckdb'}")
-    apply_migrations(engine)
-    return engine
 
 
 @st.composite
