@@ -152,3 +152,19 @@ def reconcile(server, engine, period: Period, *, reversal_refunds: bool = True):
     with GoCardlessClient(server.merchants[0].access_token, base_url=server.base_url) as client:
         job.reconcile_merchant(engine, client, targets[0])
     return job.finish_job(engine, period)
+
+
+def migrated_warehouse(request, tmp_path_factory, name: str):
+    """A fresh, migrated warehouse for a module fixture parametrised ``duckdb`` / ``postgres``."""
+    from gocardless_commerce.warehouse.engine import get_engine
+    from gocardless_commerce.warehouse.migrations import apply_migrations
+    from tests.fixtures.warehouse import _reset_postgres
+
+    if request.param == "duckdb":
+        url = f"duckdb:///{tmp_path_factory.mktemp(name) / 'warehouse.duckdb'}"
+    else:
+        url = request.getfixturevalue("postgres_server_url")
+        _reset_postgres(url)
+    engine = get_engine(url)
+    apply_migrations(engine)
+    return engine

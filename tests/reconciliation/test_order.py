@@ -18,11 +18,9 @@ import sqlalchemy as sa
 
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.reconciliation.store import PERIOD_TABLES, seed_payment_methods
-from gocardless_commerce.warehouse.engine import get_engine, transaction
-from gocardless_commerce.warehouse.migrations import apply_migrations
+from gocardless_commerce.warehouse.engine import transaction
 from gocardless_sandbox import SandboxServer
 from tests.fixtures.sandbox import PINNED_NOW, small_config
-from tests.fixtures.warehouse import _reset_postgres
 from tests.reconciliation import scenario
 from tests.reconciliation.scenario import D1, D2, D3, DC, USER
 
@@ -51,13 +49,7 @@ def play(server) -> dict[str, str]:
 
 @pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def landed(request, tmp_path_factory):
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path_factory.mktemp('order') / 'warehouse.duckdb'}"
-    else:
-        url = request.getfixturevalue("postgres_server_url")
-        _reset_postgres(url)
-    engine = get_engine(url)
-    apply_migrations(engine)
+    engine = scenario.migrated_warehouse(request, tmp_path_factory, "order")
     with SandboxServer(small_config(merchants=1, payments_per_merchant=20)) as server:
         ids = play(server)
         scenario.land(server, engine, ids)

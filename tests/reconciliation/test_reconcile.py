@@ -17,10 +17,8 @@ from gocardless_commerce.model.ids import commerce_id
 from gocardless_commerce.reconciliation import job, mapping
 from gocardless_commerce.reconciliation.mapping import Action
 from gocardless_sandbox import SandboxServer
-from gocardless_commerce.warehouse.engine import get_engine, transaction
-from gocardless_commerce.warehouse.migrations import apply_migrations
+from gocardless_commerce.warehouse.engine import transaction
 from tests.fixtures.sandbox import put_faults, small_config
-from tests.fixtures.warehouse import _reset_postgres
 from tests.reconciliation import scenario
 from tests.reconciliation.scenario import D1, D2, D3, DC
 
@@ -80,13 +78,7 @@ RECONCILIATION_TABLES = ("reconciliation.gateway_events", "reconciliation.log", 
 @pytest.fixture(scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def world(request, tmp_path_factory):
     """The scenario played on a private sandbox, landed, and D1-D3 reconciled in order."""
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path_factory.mktemp('recon') / 'warehouse.duckdb'}"
-    else:
-        url = request.getfixturevalue("postgres_server_url")
-        _reset_postgres(url)
-    engine = get_engine(url)
-    apply_migrations(engine)
+    engine = scenario.migrated_warehouse(request, tmp_path_factory, "recon")
     with SandboxServer(small_config(merchants=1, payments_per_merchant=40)) as server:
         ids = scenario.play(server, before_simulations=lambda: scenario.land_raw(server, engine))
         scenario.land(server, engine, ids)
