@@ -307,52 +307,60 @@ def end_mandate_dependants(ctx: Context, mandate: dict[str, Any], at: int, event
             ctx.save(resource, body)
 
 
-class PayoutLedger:
-    """Groups money movements into one payout per creditor, currency and day.
+@dataclass
+class _PayoutDraft:
+    """One day's movements in one currency, posted under the payout id they will be paid in."""
 
-    Items are written as they are posted; payout totals are kept in memory (a few thousand
-    payouts at most) and written on :meth:`flush` with ``amount`` = Σ items and
-    ``deducted_fees`` = −Σ fee items (negative when settled failures refund fees).
+    body: dict[str, Any]
+    day: int
+    total: float = 0.0
+    fees: float = 0.0
+
+
+class PayoutLedger:
+    """Groups money movements into payouts per creditor, currency and day, and never pays out
+    a balance that is not positive.
+
+    Items are written as they are posted, under their day's payout id; totals are kept in
+    memory (a few thousand days at most). On :meth:`flush` each currency's days are netted in
+    order, as GoCardless does: a day whose running balance (what earlier days carried plus its
+    own movements) is ≤ 0 creates no payout and carries the balance forward; the next day whose
+    running balance is positive gets a payout of that balance (``deducted_fees`` = −Σ fee items,
+    negative when settled failures refund fees), and the carried days' items, and the events and
+    payments naming their payout id, move to it. A balance still carried after the last day is
+    kept in the store (:func:`carried_payouts`) for the clock's next days. A payout once stored
+    is closed: later movements of its day go into another payout.
     """
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.open: dict[tuple[str, int], list[Any]] = {}  # key -> [body, total, fees, is_new]
+        self.open: dict[tuple[str, int], _PayoutDraft] = {}
 
     def post(self, currency: str, at: int, links: dict[str, str], items: list[tuple[str, float]]) -> str:
         key = (currency, day_start(at))
-        entry = self.open.get(key) or self._open(currency, key[1], at)
-        body = entry[0]
+        draft = self.open.get(key) or self._open(currency, key[1], at)
+        payout_id = draft.body["id"]
         for item_type, amount in items:
             self.ctx.writer.payout_item(
-                self.ctx.org.id, body["id"], {"amount": f"{amount:.1f}", "links": links, "taxes": [], "type": item_type}
+                self.ctx.org.id, payout_id, {"amount": f"{amount:.1f}", "links": links, "taxes": [], "type": item_type}
             )
-            entry[1] += amount
+            draft.total += amount
             if item_type in FEE_TYPES:
-                entry[2] -= amount
-        return body["id"]
+                draft.fees -= amount
+        return payout_id
 
-    def _open(self, currency: str, day: int, at: int) -> list[Any]:
+    def _open(self, currency: str, day: int, at: int) -> _PayoutDraft:
         ctx = self.ctx
-        if ctx.runtime:
-            found = ctx.store.select(
-                "payouts", "org = ? AND day = ? AND currency = ? AND status = 'pending'",
-                (ctx.org.id, day_str(day), currency),
-            )
-            if found:
-                body = found[0][1]
-                amounts = [(i["type"], float(i["amount"])) for i in ctx.store.payout_items(body["id"])]
-                total = sum(a for _, a in amounts)
-                fees = -sum(a for t, a in amounts if t in FEE_TYPES)
-                entry = self.open[(currency, day)] = [body, total, fees, False]
-                return entry
         payout_id = ctx.ids.new("PO")
         account = ctx.creditor["links"].get(f"default_{currency.lower()}_payout_account")
+        # At runtime a payout appears with its first movement, never before the clock got there
+        # (an incremental sync by created_at must see it); generated days are posted out of order.
+        created_at = at if ctx.runtime else min(at, day + 8 * HOUR)
         body = {
             "id": payout_id,
             "amount": 0,
             "arrival_date": None,
-            "created_at": iso(min(at, day + 8 * HOUR)),
+            "created_at": iso(created_at),
             "currency": currency,
             "deducted_fees": 0,
             "fx": {"estimated_exchange_rate": None, "exchange_rate": None, "fx_amount": None, "fx_currency": currency},
@@ -363,20 +371,73 @@ class PayoutLedger:
             "status": "pending",
             "tax_currency": None,
         }
-        entry = self.open[(currency, day)] = [body, 0.0, 0.0, True]
-        return entry
+        draft = self.open[(currency, day)] = _PayoutDraft(body, day)
+        return draft
 
     def flush(self) -> None:
-        for (currency, day), (body, total, fees, is_new) in self.open.items():
-            body["amount"] = int(round(total))
-            body["deducted_fees"] = int(round(fees))
-            if is_new:
-                settle_days = 1 if currency == "GBP" else 2
-                paid_at = day + settle_days * DAY + 9 * HOUR + stable_int(body["id"]) % (30 * MINUTE)
-                self.ctx.run("payouts", body, [(paid_at, "paid", None)], {"day": day_str(day)})
-            else:
-                self.ctx.save("payouts", body)
+        if not self.open:
+            return
+        ctx = self.ctx
+        carried_before = carried_payouts(ctx.store, ctx.org.id)
+        carried = dict(carried_before)
+        settled: dict[str, str] = {}  # carried payout id -> the payout that pays it
+        windows: list[int] = []
+        payouts = []
+        for (currency, _), draft in sorted(self.open.items(), key=lambda entry: entry[0]):
+            carry = carried.pop(currency, None) or {"total": 0.0, "fees": 0.0, "parts": []}
+            total, fees = carry["total"] + draft.total, carry["fees"] + draft.fees
+            if int(round(total)) <= 0:
+                carried[currency] = {"total": total, "fees": fees, "parts": [*carry["parts"], [draft.body["id"], draft.day]]}
+                continue
+            for part_id, part_day in carry["parts"]:
+                settled[part_id] = draft.body["id"]
+                windows.append(part_day)
+            draft.body["amount"] = int(round(total))
+            draft.body["deducted_fees"] = int(round(fees))
+            payouts.append(draft)
         self.open.clear()
+        if settled:
+            self._relink(settled, min(windows), max(windows) + DAY + MINUTE)
+        for draft in payouts:
+            settle_days = 1 if draft.body["currency"] == "GBP" else 2
+            paid_at = draft.day + settle_days * DAY + 9 * HOUR + stable_int(draft.body["id"]) % (30 * MINUTE)
+            ctx.run("payouts", draft.body, [(paid_at, "paid", None)], {"day": day_str(draft.day)})
+        if carried != carried_before:
+            ctx.store.set_meta(_carry_key(ctx.org.id), carried)
+
+    def _relink(self, settled: dict[str, str], since: int, until: int) -> None:
+        """Point the carried payouts' items, and the events and payments naming them, at the
+        payout that pays them (their events were emitted on their own day, within the window)."""
+        ctx = self.ctx
+        ctx.writer.flush()  # what this operation posted must be in the store to be found
+        for old_id, new_id in settled.items():
+            ctx.writer.move_payout_items(old_id, new_id)
+        marks = ", ".join("?" * len(settled))
+        events = ctx.store.select(
+            "events",
+            "org = ? AND resource_type IN ('payments', 'refunds') AND created_at >= ? AND created_at < ? "
+            f"AND json_extract(CAST(body AS TEXT), '$.links.payout') IN ({marks})",
+            (ctx.org.id, iso(since), iso(until), *settled),
+        )
+        for _, event in events:
+            event["links"]["payout"] = settled[event["links"]["payout"]]
+            ctx.writer.put("events", ctx.org.id, event)
+            if event["action"] != "paid_out":
+                continue
+            payment = ctx.load("payments", event["links"]["payment"])
+            if payment is not None and payment["links"].get("payout") in settled:
+                payment["links"]["payout"] = settled[payment["links"]["payout"]]
+                ctx.save("payments", payment)
+
+
+def _carry_key(org_id: str) -> str:
+    return f"payout_carry:{org_id}"
+
+
+def carried_payouts(store: SandboxStore, org_id: str) -> dict[str, dict[str, Any]]:
+    """The balance an organisation carries forward, per currency: ``{"total", "fees", "parts"}``
+    (minor units; ``parts``: ``[payout id, day]`` of the days waiting for a positive payout)."""
+    return store.get_meta(_carry_key(org_id), {})
 
 
 # -- creation -------------------------------------------------------------------------------

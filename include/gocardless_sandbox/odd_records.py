@@ -60,6 +60,16 @@ def _fractional_amount(record: dict[str, Any]) -> None:
     record["amount"] = amount / 100 if isinstance(amount, int) else 12.5
 
 
+def _negative_amount(record: dict[str, Any]) -> None:
+    """A well-formed but impossible amount: GoCardless carries a negative balance forward
+    instead of paying it out (as the ledger does), so a negative payout only comes from here."""
+    amount = record.get("amount")
+    if isinstance(amount, str):  # payout items: "45.0" -> "-45.0"
+        record["amount"] = "-" + amount.lstrip("-")
+    else:
+        record["amount"] = -abs(amount) if isinstance(amount, int) and amount else -1250
+
+
 #: mode → how the record is broken.
 BAD_FIELD_MODES = {
     "placeholder_created_at": _placeholder_created_at,
@@ -70,6 +80,7 @@ BAD_FIELD_MODES = {
     "numeric_id": _numeric_id,
     "string_amount": _string_amount,  # integer amount as a string ("1250"); payout items: "n/a"
     "fractional_amount": _fractional_amount,  # 1250 → 12.5
+    "negative_amount": _negative_amount,  # 1250 → -1250: lands, and the model's validation quarantines it
 }
 
 

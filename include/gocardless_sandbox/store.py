@@ -507,6 +507,7 @@ class Writer:
         self.batch_size = batch_size
         self._rows: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         self._items: list[tuple[str, str, bytes]] = []
+        self._moved_items: list[tuple[str, str]] = []  # (to payout, from payout)
         self._pending: list[tuple[Any, ...]] = []
         self._done_pending: list[tuple[int]] = []
         self._removed: list[tuple[str, str]] = []
@@ -529,6 +530,11 @@ class Writer:
 
     def payout_item(self, org: str, payout_id: str, item: dict[str, Any]) -> None:
         self._items.append((payout_id, org, encode(item)))
+        self._tick()
+
+    def move_payout_items(self, from_payout: str, to_payout: str) -> None:
+        """Move every item of one payout to another (a carried balance paid by a later payout)."""
+        self._moved_items.append((to_payout, from_payout))
         self._tick()
 
     def schedule(self, due_ms: int, org: str, resource: str, resource_id: str, kind: str, params: dict | None) -> None:
@@ -562,6 +568,8 @@ class Writer:
                 )
             if self._items:
                 conn.executemany("INSERT INTO payout_items (payout, org, body) VALUES (?, ?, ?)", self._items)
+            if self._moved_items:
+                conn.executemany("UPDATE payout_items SET payout = ? WHERE payout = ?", self._moved_items)
             if self._done_pending:
                 conn.executemany("DELETE FROM pending WHERE seq = ?", self._done_pending)
             if self._pending:
@@ -573,6 +581,7 @@ class Writer:
                 conn.execute(f"UPDATE {RESOURCES[resource].name} SET removed = 1 WHERE id = ?", (record_id,))
         self._rows.clear()
         self._items.clear()
+        self._moved_items.clear()
         self._pending.clear()
         self._done_pending.clear()
         self._removed.clear()
