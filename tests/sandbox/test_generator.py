@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from gocardless_sandbox import SandboxConfig
 from gocardless_sandbox.catalog import CURRENCIES, SCHEME_BY_CURRENCY
 from gocardless_sandbox.generator import generate
+from gocardless_sandbox.lifecycle import carried_payouts
 from gocardless_sandbox.store import RESOURCES, SandboxStore, decode
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -27,7 +28,7 @@ def build(tmp_path, name: str, **settings) -> SandboxStore:
 
 def fingerprint(store: SandboxStore) -> str:
     digest = hashlib.sha256()
-    for table in (*RESOURCES, "payout_items", "pending"):
+    for table in (*RESOURCES, "payout_items", "pending", "meta"):
         for row in store.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2"):
             digest.update(repr(row).encode())
     return digest.hexdigest()
@@ -126,6 +127,27 @@ def test_payouts_add_up_to_their_items(moderate):
     item_types = {decode(r[0])["type"] for r in moderate.conn.execute("SELECT body FROM payout_items")}
     assert {"payment_paid_out", "gocardless_fee", "app_fee", "surcharge_fee", "refund", "payment_charged_back",
             "payment_failed"} <= item_types
+
+
+def test_no_payout_is_negative_a_carried_balance_goes_into_the_next_payout(moderate):
+    """GoCardless never pays out a balance <= 0: it carries it into the next payout, whose items,
+    events and payments then name that payout."""
+    payouts = {payout_id: decode(body) for payout_id, body in moderate.conn.execute("SELECT id, body FROM payouts")}
+    assert min(payout["amount"] for payout in payouts.values()) > 0
+    waiting = {part[0] for org in moderate.organisations()
+               for carry in carried_payouts(moderate, org.id).values() for part in carry["parts"]}
+    with_items = {payout_id for (payout_id,) in moderate.conn.execute("SELECT DISTINCT payout FROM payout_items")}
+    assert with_items - set(payouts) == waiting  # only the balance still carried at `now` waits
+    days_paid = defaultdict(set)
+    for (body,) in moderate.conn.execute("SELECT body FROM events WHERE resource_type IN ('payments', 'refunds')"):
+        event = decode(body)
+        if payout_id := event["links"].get("payout"):
+            assert payout_id in payouts or payout_id in waiting, event
+            days_paid[payout_id].add(event["created_at"][:10])
+    for (body,) in moderate.conn.execute("SELECT body FROM payments WHERE status = 'paid_out'"):
+        payout_id = decode(body)["links"]["payout"]
+        assert payout_id in payouts or payout_id in waiting
+    assert sum(len(days) > 1 for days in days_paid.values()) >= 10  # payouts that paid carried days
 
 
 def test_history_spans_the_configured_months(moderate):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gocardless_sandbox.lifecycle import carried_payouts
 from gocardless_sandbox.simulation import REFUND_NOT_POSSIBLE
 from tests.sandbox.conftest import Api, api_for, error_of
 
@@ -145,6 +146,15 @@ PAYMENT_SCENARIOS = [
 ]
 
 
+#: Scenarios whose movements net to zero on one day: no payout, the balance waits for the next one.
+NOTHING_TO_PAY_OUT = {"payment_chargeback_settled", "payment_late_failure_settled"}
+
+
+def carried_payout_ids(server, currency: str) -> set[str]:
+    carry = carried_payouts(server.store, server.merchants[0].organisation_id).get(currency, {"parts": []})
+    return {payout_id for payout_id, _ in carry["parts"]}
+
+
 @pytest.mark.parametrize(("scenario", "status", "expected_actions"), PAYMENT_SCENARIOS)
 def test_payment_scenarios(server, api, scenario, status, expected_actions):
     payment = new_payment(api, new_mandate(api))
@@ -154,11 +164,33 @@ def test_payment_scenarios(server, api, scenario, status, expected_actions):
     current = api.get(f"/payments/{payment['id']}").json()["payments"]
     assert current["status"] == status
     assert actions(api, "payment", payment["id"]) == expected_actions
-    if "paid_out" in expected_actions:
+    if scenario in NOTHING_TO_PAY_OUT:  # paid out and taken back at once: the balance is carried forward
+        assert api.get(f"/payouts/{current['links']['payout']}").status_code == 404
+        assert current["links"]["payout"] in carried_payout_ids(server, "GBP")
+    elif "paid_out" in expected_actions:
         items = api.walk("/payout_items", payout=current["links"]["payout"])
         assert {"payment_paid_out", "gocardless_fee"} <= {i["type"] for i in items if i["links"]["payment"] == payment["id"]}
     server.advance(days=5)  # planned steps were replaced by the simulator: nothing else happens
     assert api.get(f"/payments/{payment['id']}").json()["payments"]["status"] == status
+
+
+def test_a_carried_balance_is_paid_by_the_next_positive_payout(server, api):
+    """A chargeback settled on a day with nothing else creates no payout; the next payment paid
+    out in that currency pays it, and every item, event and payment names that payout."""
+    charged_back, paid = new_payment(api, new_mandate(api)), new_payment(api, new_mandate(api), amount=500_000)
+    run = "/scenario_simulators/{}/actions/run"
+    for payment, scenario in ((charged_back, "payment_chargeback_settled"), (paid, "payment_paid_out")):
+        body = {"scenario_simulators": {"links": {"resource": payment["id"]}}}
+        assert api.post(run.format(scenario), body).status_code == 200
+    payout_id = api.get(f"/payments/{paid['id']}").json()["payments"]["links"]["payout"]
+    payout = api.get(f"/payouts/{payout_id}").json()["payouts"]
+    items = api.walk("/payout_items", payout=payout_id)
+    assert payout["amount"] == round(sum(float(item["amount"]) for item in items)) > 0
+    assert {"payment_paid_out", "payment_charged_back"} <= {i["type"] for i in items if i["links"].get("payment") == charged_back["id"]}
+    assert api.get(f"/payments/{charged_back['id']}").json()["payments"]["links"]["payout"] == payout_id
+    settled = [e for e in api.walk("/events", payment=charged_back["id"]) if e["action"] in ("paid_out", "chargeback_settled")]
+    assert [e["links"]["payout"] for e in settled] == [payout_id, payout_id]
+    assert carried_payout_ids(server, "GBP") == set()
 
 
 def test_customer_approval_scenarios(api):
