@@ -11,10 +11,12 @@ clear error instead of hanging it.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
 import time
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -32,6 +34,30 @@ T = TypeVar("T")
 
 #: PostgreSQL's SQLSTATE for a statement cancelled (here: by ``statement_timeout``).
 _QUERY_CANCELED = "57014"
+
+
+def _drop_orm_field_specifiers_from_typing() -> None:
+    """At exit, let go of the SQLAlchemy ORM objects that ``typing`` holds, so DuckDB's are freed.
+
+    ``sqlalchemy.orm`` (imported by Great Expectations) puts ``@dataclass_transform(field_specifiers=
+    (MappedColumn, relationship, deferred, …))`` on top of ``@overload``-ed functions
+    (``sqlalchemy/orm/decl_api.py``), and ``typing.overload`` returns one shared stand-in,
+    ``typing._overload_dummy``, so that attribute lands on it. Every ``@overload`` in every module
+    points at that function, including modules that extension modules keep alive past interpreter
+    shutdown (pyarrow's pandas shim, rpds' maps in ``referencing``). From it the ORM, SQLAlchemy's
+    compiler registry, duckdb_engine's ``@compiles`` functions and their module's globals
+    (``duckdb``) stayed reachable after CPython's module teardown; nanobind, which DuckDB's Python
+    module is built with, then printed dozens of "nanobind: leaked N instances" lines at every
+    exit. The attribute is for type checkers only (nothing reads it at run time), so dropping it
+    at exit frees that whole chain and keeps the process's real leak check meaningful.
+    ``tests/warehouse/test_exit.py`` runs a process doing what a task does and reads its stderr.
+    """
+    overload_stand_in = getattr(typing, "_overload_dummy", None)
+    if overload_stand_in is not None:
+        vars(overload_stand_in).pop("__dataclass_transform__", None)
+
+
+atexit.register(_drop_orm_field_specifiers_from_typing)
 
 
 class WarehouseUnavailableError(RuntimeError):
