@@ -2,7 +2,7 @@
 freed at interpreter exit, so nanobind (DuckDB's bindings) reports no leaked instances.
 
 The cause, and why the exit hook in ``warehouse/engine.py`` removes it, are in the docstring of
-``_drop_orm_field_specifiers_from_typing``. Each check runs a fresh interpreter, as an Airflow
+``_clear_duckdb_engine_globals``. Each check runs a fresh interpreter, as an Airflow
 task does: a leak only shows at the very end of a process.
 """
 
@@ -27,7 +27,7 @@ TASK = textwrap.dedent(
     from gocardless_commerce.warehouse.migrations import apply_migrations
 
     if "--without-exit-hook" in sys.argv:
-        atexit.unregister(warehouse_engine._drop_orm_field_specifiers_from_typing)
+        atexit.unregister(warehouse_engine._clear_duckdb_engine_globals)
     home = Path(sys.argv[1])
     engine = warehouse_engine.get_engine(f"duckdb:///{home / 'warehouse.duckdb'}")
     apply_migrations(engine)
@@ -57,4 +57,4 @@ def test_a_task_process_exits_without_nanobind_leak_reports(tmp_path, exit_hook)
     if exit_hook:
         assert leak_lines == [], finished.stderr[-3000:]
     else:  # the check sees the leak when the hook is off (remove the hook once this fails upstream)
-        assert leak_lines, "no leak without the exit hook: SQLAlchemy or typing fixed it, drop the hook"
+        assert leak_lines, "no leak without the exit hook: fixed upstream, drop the hook"

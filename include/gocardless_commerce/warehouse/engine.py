@@ -15,8 +15,8 @@ import atexit
 import logging
 import os
 import re
+import sys
 import time
-import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -36,28 +36,32 @@ T = TypeVar("T")
 _QUERY_CANCELED = "57014"
 
 
-def _drop_orm_field_specifiers_from_typing() -> None:
-    """At exit, let go of the SQLAlchemy ORM objects that ``typing`` holds, so DuckDB's are freed.
+def _clear_duckdb_engine_globals() -> None:
+    """At exit, clear duckdb_engine's module globals, as CPython does for every module it still
+    finds alive at shutdown, so that DuckDB's objects are freed.
 
-    ``sqlalchemy.orm`` (imported by Great Expectations) puts ``@dataclass_transform(field_specifiers=
-    (MappedColumn, relationship, deferred, …))`` on top of ``@overload``-ed functions
-    (``sqlalchemy/orm/decl_api.py``), and ``typing.overload`` returns one shared stand-in,
-    ``typing._overload_dummy``, so that attribute lands on it. Every ``@overload`` in every module
-    points at that function, including modules that extension modules keep alive past interpreter
-    shutdown (pyarrow's pandas shim, rpds' maps in ``referencing``). From it the ORM, SQLAlchemy's
-    compiler registry, duckdb_engine's ``@compiles`` functions and their module's globals
-    (``duckdb``) stayed reachable after CPython's module teardown; nanobind, which DuckDB's Python
-    module is built with, then printed dozens of "nanobind: leaked N instances" lines at every
-    exit. The attribute is for type checkers only (nothing reads it at run time), so dropping it
-    at exit frees that whole chain and keeps the process's real leak check meaningful.
+    At shutdown CPython empties ``sys.modules``, collects garbage, then clears the globals of the
+    modules still alive. duckdb_engine's module object dies in that collection but its globals
+    live on: SQLAlchemy's shared registries hold its functions and types (the ``@compiles``
+    dispatch of ``TryCast`` and of its types, PostgreSQL's ``ischema_names``), and SQLAlchemy stays
+    reachable past shutdown from objects extension modules never release (pyarrow's pandas shim,
+    rpds' maps in ``referencing``, ``asyncio``'s C module; through ``typing._overload_dummy``,
+    which ``sqlalchemy.orm``'s ``@dataclass_transform`` over ``@overload`` decorates, or through
+    logging's manager under Airflow). Those globals hold ``duckdb``, so DuckDB's nanobind objects
+    were never freed and nanobind printed dozens of "nanobind: leaked …" lines at the exit of every
+    process that used DuckDB with Great Expectations or Airflow (``make test`` included). Clearing
+    them is the step CPython skipped; it runs after the exit handlers registered later (engines
+    disposed), and nothing calls duckdb_engine once the interpreter is shutting down.
     ``tests/warehouse/test_exit.py`` runs a process doing what a task does and reads its stderr.
     """
-    overload_stand_in = getattr(typing, "_overload_dummy", None)
-    if overload_stand_in is not None:
-        vars(overload_stand_in).pop("__dataclass_transform__", None)
+    for name, module in list(sys.modules.items()):
+        if module is not None and (name == "duckdb_engine" or name.startswith("duckdb_engine.")):
+            module_globals = vars(module)
+            for key in [key for key in module_globals if key != "__builtins__"]:
+                module_globals[key] = None
 
 
-atexit.register(_drop_orm_field_specifiers_from_typing)
+atexit.register(_clear_duckdb_engine_globals)
 
 
 class WarehouseUnavailableError(RuntimeError):
