@@ -89,12 +89,12 @@ def cmd_merchants_add(args: argparse.Namespace) -> None:
     # Refuse a bad id or name before an OAuth code is spent or a token is read.
     args.user_id, args.name = validate_user_id(args.user_id), validate_merchant_name(args.name)
     if args.oauth_code:
-        from gocardless_commerce.orchestration.connections import load_connection
         from gocardless_commerce.client import oauth
+        from gocardless_commerce.orchestration.connections import load_connection
+        from gocardless_commerce.orchestration.hook import provider_oauth_root
 
         provider = load_connection(settings.GOCARDLESS_PROVIDER_CONN_ID)
-        extra = provider.extra_dejson
-        root = oauth.connect_url("sandbox" if extra.get("is_sandbox", True) else "live", extra.get("base_url"))
+        root = provider_oauth_root(provider.extra_dejson)  # is_sandbox read as the hook reads it
         grant = oauth.exchange_code(
             root, client_id=provider.login, client_secret=provider.password, code=args.oauth_code,
             redirect_uri=args.redirect_uri,
