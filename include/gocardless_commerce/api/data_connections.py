@@ -21,6 +21,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
 from gocardless_commerce.api import models
+from gocardless_commerce.api.app import API_PREFIX
 from gocardless_commerce.api.access import READ, WRITE_METHODS, CurrentUser, oauth_state_secret
 from gocardless_commerce.api.deps import data_connection_view, existing_user, registry, user_connection
 from gocardless_commerce.api.errors import ApiError
@@ -37,13 +38,21 @@ from gocardless_commerce.settings import ConfigurationError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["data connections"])
-CALLBACK_ROUTE = "gocardless_callback"
+CALLBACK_PATH = "/callback/gocardless"
 
 
 def redirect_uri(request: Request) -> str:
     """Where GoCardless sends merchants back: ``GC_COMMERCE_OAUTH_REDIRECT_URI`` (as registered
     with the partner app, e.g. behind a proxy), else this server's callback route."""
-    return os.environ.get("GC_COMMERCE_OAUTH_REDIRECT_URI") or str(request.url_for(CALLBACK_ROUTE))
+    explicit = os.environ.get("GC_COMMERCE_OAUTH_REDIRECT_URI")
+    if explicit:
+        return explicit
+    # Every route sits under API_PREFIX; the mount point above it (/commerce) is Airflow's to
+    # choose, so the callback is found from this request's own URL (url_for would search
+    # Airflow's router, which does not know the plugin's routes).
+    path = request.url.path
+    api_root = path[: path.index(API_PREFIX) + len(API_PREFIX)]
+    return str(request.url.replace(path=f"{api_root}{CALLBACK_PATH}", query=""))
 
 
 def _authorize_url(request: Request, provider: ProviderConnection, connection: DataConnection, nonce: str) -> str:
@@ -148,7 +157,7 @@ class CallbackQuery(models.Request):
     error_description: str | None = Field(None, max_length=1000)
 
 
-@router.get("/callback/gocardless", name=CALLBACK_ROUTE, dependencies=[WRITE_METHODS["PUT"]])
+@router.get(CALLBACK_PATH, dependencies=[WRITE_METHODS["PUT"]])
 def gocardless_callback(query: Annotated[CallbackQuery, Query()], request: Request, user: CurrentUser) -> models.DataConnection:
     try:
         state = verify_state(oauth_state_secret(), query.state)
