@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.client import oauth
+from gocardless_commerce.orchestration.provider_info import UI_FIELD_BEHAVIOUR
 from gocardless_commerce.settings import ConfigurationError
 
 #: Client options a connection's extra may set (explicit ``client_kwargs`` win over them).
@@ -188,12 +189,7 @@ class GoCardlessHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port", "host"],
-            "relabeling": {"login": "Client ID", "password": "Client secret"},
-            "placeholders": {
-                "login": "OAuth app client id",
-                "password": "OAuth app client secret",
-                "extra": '{"is_sandbox": true, "base_url": "http://127.0.0.1:4010"}',
-            },
-        }
+        """The form as Airflow before 3.2 asked hooks for it (3.2+ reads the provider info)."""
+        behaviour = dict(UI_FIELD_BEHAVIOUR)
+        behaviour["hidden_fields"] = behaviour.pop("hidden-fields")
+        return behaviour
