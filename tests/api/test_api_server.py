@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-import schemathesis
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gocardless_commerce.api.oauth_state import new_nonce, sign_state
 from gocardless_sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
@@ -258,12 +258,19 @@ def api_schema(server):
     return schema
 
 
-openapi = schemathesis.pytest.from_fixture("api_schema")
+def test_the_server_answers_as_its_openapi_document_says(api_schema, server):
+    """Every operation, with a few generated inputs each (bounded: about a minute): no 5xx, and
+    every answer (errors included) has the status, content type and shape the document declares.
+    Driven by hand through Hypothesis: schemathesis's lazy pytest loader does not run on pytest 9."""
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 20
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck),
+                  phases=[Phase.explicit, Phase.generate], database=None)
+        def answers_as_documented(case):
+            # a generated OAuth state is never one the server signed: refusing it is the point
+            excluded = [positive_data_acceptance] if case.operation.path.endswith("/callback/gocardless") else []
+            case.call_and_validate(headers=server.headers(), timeout=60, excluded_checks=excluded)
 
-
-@openapi.parametrize()
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-def test_the_server_answers_as_its_openapi_document_says(case, server):
-    """Every operation, with bounded generated inputs: no 5xx, and every answer (errors included)
-    has the status, content type and shape the document declares."""
-    case.call_and_validate(headers=server.headers(), timeout=60)
+        answers_as_documented()

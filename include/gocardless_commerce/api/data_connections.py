@@ -65,7 +65,7 @@ def _authorize_url(request: Request, provider: ProviderConnection, connection: D
 
 
 @router.post("/users/{user_id}/data-connections", status_code=201, dependencies=[WRITE_METHODS["POST"]])
-def create_data_connection(user_id: str, body: models.DataConnectionRequest, request: Request) -> models.DataConnection:
+def create_data_connection(user_id: models.UserIdPath, body: models.DataConnectionRequest, request: Request) -> models.DataConnection:
     existing_user(user_id)
     provider = ProviderConnection()
     provider.require_usable()
@@ -78,18 +78,18 @@ def create_data_connection(user_id: str, body: models.DataConnectionRequest, req
 
 
 @router.get("/users/{user_id}/data-connections", dependencies=[READ])
-def list_data_connections(user_id: str) -> list[models.DataConnection]:
+def list_data_connections(user_id: models.UserIdPath) -> list[models.DataConnection]:
     return existing_user(user_id).data_connections
 
 
 @router.get("/users/{user_id}/data-connections/{data_connection_id}", dependencies=[READ])
-def get_data_connection(user_id: str, data_connection_id: str) -> models.DataConnection:
+def get_data_connection(user_id: models.UserIdPath, data_connection_id: models.DataConnectionIdPath) -> models.DataConnection:
     return data_connection_view(user_connection(user_id, data_connection_id))
 
 
 @router.patch("/users/{user_id}/data-connections/{data_connection_id}", dependencies=[WRITE_METHODS["PUT"]])
 def patch_data_connection(
-    user_id: str, data_connection_id: str, body: models.DataConnectionPatch, request: Request
+    user_id: models.UserIdPath, data_connection_id: models.DataConnectionIdPath, body: models.DataConnectionPatch, request: Request
 ) -> models.DataConnection:
     connection = user_connection(user_id, data_connection_id)
     reg = registry()
@@ -116,7 +116,7 @@ def patch_data_connection(
 
 @router.delete("/users/{user_id}/data-connections/{data_connection_id}", status_code=204,
                dependencies=[WRITE_METHODS["DELETE"]])
-def delete_data_connection(user_id: str, data_connection_id: str) -> Response:
+def delete_data_connection(user_id: models.UserIdPath, data_connection_id: models.DataConnectionIdPath) -> Response:
     release_connection(user_connection(user_id, data_connection_id))
     return Response(status_code=204)
 

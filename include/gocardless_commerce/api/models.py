@@ -7,14 +7,16 @@ response.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_validator
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
 
 from gocardless_commerce.api.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE
 from gocardless_commerce.data_types import DATA_TYPES
-from gocardless_commerce.names import USER_ID_MAX_LENGTH
+from gocardless_commerce.names import CONTROL_CHARACTERS, NAME_MAX_LENGTH, USER_ID_MAX_LENGTH
 
 DataType = Literal[DATA_TYPES]  # type: ignore[valid-type]
 PROVIDER_NAME = "gocardless"
@@ -22,17 +24,55 @@ ProviderName = Literal["gocardless"]
 SYNC_STATUSES = ("QUEUED", "FETCHING", "SUCCESS", "AUTH_ERROR", "FETCH_ERROR", "INTERNAL_ERROR")
 
 
+#: A timestamp with its zone: the warehouse keeps UTC without one, the API says so (RFC 3339).
+UtcDateTime = Annotated[datetime, AfterValidator(lambda value: value if value.tzinfo else value.replace(tzinfo=UTC))]
+
+
+#: Text that can be stored and shown: no control characters; a name has something besides
+#: blanks, a credential no blanks at all. The characters themselves, not regex escapes: OpenAPI
+#: tools read patterns as ECMA regexes, where ``\s`` and ``\uXXXX`` differ from Python's.
+_BLANKS = "\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+NAME_PATTERN = f"^[^{CONTROL_CHARACTERS}]*[^{_BLANKS}{CONTROL_CHARACTERS}][^{CONTROL_CHARACTERS}]*$"
+TOKEN_PATTERN = f"^[^{_BLANKS}{CONTROL_CHARACTERS}]+$"
+
+
+def _no_lone_surrogate(text: str) -> str:
+    """JSON may carry a lone surrogate (``"\\ud800"``); no database, log or header can hold one."""
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        raise ValueError("the text holds a lone UTF-16 surrogate")
+    return text
+
+
+StoredText = Annotated[str, AfterValidator(_no_lone_surrogate)]
+
+
+#: Ids in a path: what the registry can hold (a user id is part of a DAG id; a data connection
+#: id is a UUID). Anything else is a 422 from this API, never a request routed elsewhere.
+USER_ID_PATTERN = r"^[A-Za-z0-9_.-]+$"
+UserIdPath = Annotated[str, Path(min_length=1, max_length=USER_ID_MAX_LENGTH, pattern=USER_ID_PATTERN)]
+DataConnectionIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
 
 # -- provider ---------------------------------------------------------------------------------
 class Credentials(Request):
     is_sandbox: bool
-    client_id: str = Field(min_length=1, max_length=200)
-    client_secret: SecretStr = Field(min_length=1, max_length=500)
+    client_id: StoredText = Field(min_length=1, max_length=200, pattern=TOKEN_PATTERN)
+    # SecretStr takes no pattern: the schema says it, the validator checks it (never echoing it)
+    client_secret: SecretStr = Field(min_length=1, max_length=500, json_schema_extra={"pattern": TOKEN_PATTERN})
     base_url: HttpUrl | None = Field(
         None, description="An OAuth and API host other than GoCardless's (the local sandbox)")
+
+    @field_validator("client_secret")
+    @classmethod
+    def _storable_secret(cls, secret: SecretStr) -> SecretStr:
+        if not re.fullmatch(TOKEN_PATTERN, secret.get_secret_value()):
+            raise ValueError("the client secret holds blanks or control characters")
+        _no_lone_surrogate(secret.get_secret_value())
+        return secret
 
 
 class CredentialsRequest(Request):
@@ -69,9 +109,9 @@ class Provider(BaseModel):
 # -- users ------------------------------------------------------------------------------------
 class LegalUserRequest(Request):
     id: str | None = Field(
-        None, min_length=1, max_length=USER_ID_MAX_LENGTH, pattern=r"^[A-Za-z0-9_.-]+$",
+        None, min_length=1, max_length=USER_ID_MAX_LENGTH, pattern=USER_ID_PATTERN,
         description="Our id for the user (part of its DAG id); a UUID when omitted")
-    name: str = Field(min_length=1, max_length=200)
+    name: StoredText = Field(min_length=1, max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN)
     siren: str | None = Field(None, pattern=r"^[0-9]{9}$")
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
 
@@ -94,8 +134,8 @@ class User(BaseModel):
     name: str
     siren: str | None
     country: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     data_connections: list[DataConnection]
 
 
@@ -106,8 +146,11 @@ class DataConnectionRequest(Request):
 
 
 class DataConnectionPatch(Request):
-    status: Literal["DISCONNECTED", "AUTH_REQUIRED"] | None = None
-    requested_data_types: list[DataType] | None = Field(None, min_length=1)
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re", json_schema_extra={"minProperties": 1})
+
+    # Absent, not null: the document says so (minProperties 1), and a null would say nothing.
+    status: Literal["DISCONNECTED", "AUTH_REQUIRED"] = None  # type: ignore[assignment]
+    requested_data_types: list[DataType] = Field(None, min_length=1)  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _something_to_change(self) -> DataConnectionPatch:
@@ -134,9 +177,9 @@ class DataSync(BaseModel):
     data_connection_id: str
     status: Literal[SYNC_STATUSES]  # type: ignore[valid-type]
     data_types: list[str]
-    created_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDateTime | None
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
     failed_tasks: list[str]
     counts: SyncCounts | None = Field(description="From the extraction (meta.sync_runs), once it finished")
 
@@ -197,7 +240,7 @@ class CommerceTransaction(BaseModel):
     fee: Money | None
     source_id: str
     source_type: str
-    created_at: datetime | None
+    created_at: UtcDateTime | None
     value_date: date | None
     initial_transaction_id: str | None
     scheme: str | None
@@ -218,8 +261,8 @@ class CommerceSubscription(BaseModel):
     frequency_unit: str
     frequency_interval: int
     start_date: date | None
-    ended_at: datetime | None
-    created_at: datetime | None
+    ended_at: UtcDateTime | None
+    created_at: UtcDateTime | None
     customer_id: str | None
 
 

@@ -133,21 +133,21 @@ def _listed(listing: Listing, shape: Callable[[dict], dict], user_id: str, query
 
 
 @router.get("/users/{user_id}/commerce-transactions", dependencies=[READ])
-def commerce_transactions(user_id: str, query: Annotated[models.TransactionQuery, Query()]) -> models.TransactionPage:
+def commerce_transactions(user_id: models.UserIdPath, query: Annotated[models.TransactionQuery, Query()]) -> models.TransactionPage:
     return models.TransactionPage(**_listed(TRANSACTIONS, _transaction, user_id, query))
 
 
 @router.get("/users/{user_id}/commerce-subscriptions", dependencies=[READ])
-def commerce_subscriptions(user_id: str, query: Annotated[models.SubscriptionQuery, Query()]) -> models.SubscriptionPage:
+def commerce_subscriptions(user_id: models.UserIdPath, query: Annotated[models.SubscriptionQuery, Query()]) -> models.SubscriptionPage:
     return models.SubscriptionPage(**_listed(SUBSCRIPTIONS, _subscription, user_id, query))
 
 
 @router.get("/users/{user_id}/commerce-transactions-insights", dependencies=[READ])
-def commerce_transactions_insights(user_id: str, query: Annotated[models.PageQuery, Query()]) -> models.TransactionsInsightPage:
+def commerce_transactions_insights(user_id: models.UserIdPath, query: Annotated[models.PageQuery, Query()]) -> models.TransactionsInsightPage:
     return models.TransactionsInsightPage(**_listed(TRANSACTIONS_INSIGHTS, _transactions_insight, user_id, query))
 
 
 @router.get("/users/{user_id}/commerce-subscriptions-insights", dependencies=[READ])
-def commerce_subscriptions_insights(user_id: str, query: Annotated[models.PageQuery, Query()]) -> models.SubscriptionsInsightPage:
+def commerce_subscriptions_insights(user_id: models.UserIdPath, query: Annotated[models.PageQuery, Query()]) -> models.SubscriptionsInsightPage:
     return models.SubscriptionsInsightPage(**_listed(SUBSCRIPTIONS_INSIGHTS, _subscriptions_insight, user_id, query))
 

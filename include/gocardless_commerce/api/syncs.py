@@ -47,7 +47,7 @@ def _connection(user_id: str) -> DataConnection:
     return connection
 
 
-def _counts(data_connection_id: str, run_ids: list[str]) -> dict[str, models.SyncCounts]:
+def _counts(data_connection_id: models.DataConnectionIdPath, run_ids: list[str]) -> dict[str, models.SyncCounts]:
     if not run_ids:
         return {}
     with transaction(warehouse()) as conn:
@@ -76,7 +76,7 @@ def _data_syncs(connection: DataConnection, runs: list[SyncRun]) -> list[models.
 
 
 @router.post("/users/{user_id}/sync", status_code=202, dependencies=[TRIGGER])
-def start_sync(user_id: str, body: models.SyncRequest, user: CurrentUser) -> models.DataSync:
+def start_sync(user_id: models.UserIdPath, body: models.SyncRequest, user: CurrentUser) -> models.DataSync:
     connection = _connection(user_id)
     if connection.status != "CONNECTED":
         raise ApiError(409, f"The data connection is {connection.status}, not CONNECTED")
@@ -88,7 +88,7 @@ def start_sync(user_id: str, body: models.SyncRequest, user: CurrentUser) -> mod
 
 
 @router.get("/users/{user_id}/sync", dependencies=[READ])
-def list_syncs(user_id: str, query: Annotated[models.Paging, Query()]) -> models.SyncPage:
+def list_syncs(user_id: models.UserIdPath, query: Annotated[models.Paging, Query()]) -> models.SyncPage:
     connection = _connection(user_id)
     runs = sync_runs(user_id, limit=1000)
     limit, offset = page_window(query.page, query.per_page)
@@ -97,7 +97,7 @@ def list_syncs(user_id: str, query: Annotated[models.Paging, Query()]) -> models
 
 
 @router.get("/users/{user_id}/sync/latest", dependencies=[READ])
-def latest_sync(user_id: str) -> models.DataSync:
+def latest_sync(user_id: models.UserIdPath) -> models.DataSync:
     connection = _connection(user_id)
     runs = sync_runs(user_id, limit=1)
     if not runs:

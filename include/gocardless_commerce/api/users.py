@@ -42,12 +42,12 @@ def list_users(query: Annotated[models.Paging, Query()]) -> models.UserPage:
 
 
 @router.get("/users/{user_id}", dependencies=[READ])
-def get_user(user_id: str) -> models.User:
+def get_user(user_id: models.UserIdPath) -> models.User:
     return existing_user(user_id)
 
 
 @router.delete("/users/{user_id}", status_code=204, dependencies=[WRITE_METHODS["DELETE"]])
-def delete_user(user_id: str) -> Response:
+def delete_user(user_id: models.UserIdPath) -> Response:
     from gocardless_commerce.api.data_connections import release_connection
 
     existing_user(user_id)
