@@ -194,12 +194,7 @@ class PageQuery(Paging):
     start_date: date | None = Field(None, description="Inclusive")
     end_date: date | None = Field(None, description="Inclusive")
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
-
-    @model_validator(mode="after")
-    def _ordered_dates(self) -> PageQuery:
-        if self.start_date and self.end_date and self.start_date > self.end_date:
-            raise ValueError("start_date is after end_date")
-        return self
+    # start_date after end_date is an empty range, not an error: OpenAPI cannot say the latter.
 
 
 class TransactionQuery(PageQuery):
