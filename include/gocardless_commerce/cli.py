@@ -3,7 +3,7 @@
 * ``warehouse migrate`` — create/upgrade the warehouse schemas from ``sql/migrations``.
 * ``warehouse docs`` — regenerate ``docs/columns.md`` from the comment catalogue ``sql/comments.yml``.
 * ``provider set`` — the partner app connection (``gocardless_default``).
-* ``merchants add|list|disable|delete`` — the merchant registry (until the REST API exists);
+* ``merchants add|list|disable|delete`` — the merchant registry (also the REST API, ``gocardless_commerce.api``);
   ``delete`` removes the data connection's rows in every schema (Qard's rule).
 * ``pools sync`` — create the Airflow pools the tasks use (DuckDB writers, one per merchant).
 
