@@ -30,4 +30,5 @@ pytest_plugins = [
     "tests.fixtures.airflow",
     "tests.fixtures.stub_api",
     "tests.fixtures.gocardless_records",
+    "tests.fixtures.commerce_api",
 ]

@@ -3,7 +3,7 @@
 * ``warehouse migrate`` — create/upgrade the warehouse schemas from ``sql/migrations``.
 * ``warehouse docs`` — regenerate ``docs/columns.md`` from the comment catalogue ``sql/comments.yml``.
 * ``provider set`` — the partner app connection (``gocardless_default``).
-* ``merchants add|list|disable|delete`` — the merchant registry (until the REST API exists);
+* ``merchants add|list|disable|delete`` — the merchant registry (also the REST API, ``gocardless_commerce.api``);
   ``delete`` removes the data connection's rows in every schema (Qard's rule).
 * ``pools sync`` — create the Airflow pools the tasks use (DuckDB writers, one per merchant).
 
@@ -89,12 +89,12 @@ def cmd_merchants_add(args: argparse.Namespace) -> None:
     # Refuse a bad id or name before an OAuth code is spent or a token is read.
     args.user_id, args.name = validate_user_id(args.user_id), validate_merchant_name(args.name)
     if args.oauth_code:
-        from gocardless_commerce.orchestration.connections import load_connection
         from gocardless_commerce.client import oauth
+        from gocardless_commerce.orchestration.connections import load_connection
+        from gocardless_commerce.orchestration.hook import provider_oauth_root
 
         provider = load_connection(settings.GOCARDLESS_PROVIDER_CONN_ID)
-        extra = provider.extra_dejson
-        root = oauth.connect_url("sandbox" if extra.get("is_sandbox", True) else "live", extra.get("base_url"))
+        root = provider_oauth_root(provider.extra_dejson)  # is_sandbox read as the hook reads it
         grant = oauth.exchange_code(
             root, client_id=provider.login, client_secret=provider.password, code=args.oauth_code,
             redirect_uri=args.redirect_uri,

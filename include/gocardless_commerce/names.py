@@ -34,7 +34,9 @@ class InvalidNameError(ValueError):
 # Control characters (Unicode category Cc), line and paragraph separators (Zl, Zp) and bidi
 # controls: never part of a name. A regex, not unicodedata per character: the DAG factory runs
 # this for every merchant at every parse.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029" + "".join(sorted(_BIDI_CONTROLS)) + "]")
+#: The characters no name may hold, as the inside of a regex character class.
+CONTROL_CHARACTERS = "\x00-\x1f\x7f-\x9f\u2028\u2029" + "".join(sorted(_BIDI_CONTROLS))
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 def _is_control(char: str) -> bool:

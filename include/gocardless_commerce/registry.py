@@ -36,6 +36,26 @@ class RegistryError(ValueError):
     """A registry request that cannot be carried out (unknown user, bad status, bad id or name...)."""
 
 
+class RegistryConflict(RegistryError):
+    """The request clashes with what the registry holds (the user exists, a connection is live...)."""
+
+
+_INSERT_DATA_CONNECTION = (
+    "INSERT INTO meta.data_connections (id, user_id, provider_name, requested_data_types, status, "
+    "status_reason, organisation_id, airflow_conn_id, schedule, created_at, updated_at) VALUES "
+    "(:id, :user_id, 'gocardless', CAST(:types AS JSON), :status, NULL, :org, :conn, :schedule, :now, :now)"
+)
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    legal_identifiers: dict
+    created_at: datetime
+    updated_at: datetime
+
+
 @dataclass(frozen=True)
 class DataConnection:
     id: str
@@ -95,7 +115,89 @@ class Registry:
         live = [c for c in self.data_connections(user_id=user_id) if c.status != "DISCONNECTED"]
         return live[0] if live else None
 
+    def users(self, user_id: str | None = None) -> list[User]:
+        """Every user (or the one with this id), by id."""
+        query = "SELECT id, name, CAST(legal_identifiers AS VARCHAR), created_at, updated_at FROM meta.users"
+        with transaction(self.engine) as conn:
+            rows = conn.execute(
+                sa.text(query + (" WHERE id = :id" if user_id is not None else "") + " ORDER BY id"), {"id": user_id}
+            ).all()
+        return [User(r[0], r[1], json.loads(r[2] or "{}") or {}, r[3], r[4]) for r in rows]
+
+    def user(self, user_id: str) -> User:
+        for found in self.users(user_id):
+            return found
+        raise RegistryError(f"Unknown user {user_id!r}")
+
     # -- changes -----------------------------------------------------------------------------
+    def create_user(self, user_id: str, name: str, legal_identifiers: dict | None = None) -> User:
+        """Register a user without a data connection yet (the REST API's ``POST /users/legal``)."""
+        try:
+            user_id, name = validate_user_id(user_id), validate_merchant_name(name)
+        except InvalidNameError as error:
+            raise RegistryError(str(error)) from None
+        now = _now()
+        with transaction(self.engine) as conn:
+            if conn.execute(sa.text("SELECT 1 FROM meta.users WHERE id = :id"), {"id": user_id}).first():
+                raise RegistryConflict(f"User {user_id!r} already exists")
+            conn.execute(
+                sa.text("INSERT INTO meta.users VALUES (:id, :name, CAST(:li AS JSON), :now, :now)"),
+                {"id": user_id, "name": name, "li": json.dumps(legal_identifiers or {}), "now": now},
+            )
+        log.info("User %s registered", user_id)
+        return self.user(user_id)
+
+    def request_connection(self, user_id: str, requested_data_types: tuple[str, ...], oauth_nonce: str) -> DataConnection:
+        """A new AUTH_REQUIRED data connection for a user without a live one, waiting for the
+        OAuth state whose nonce is ``oauth_nonce``."""
+        self.user(user_id)
+        _check_data_types(requested_data_types)
+        if self.for_user(user_id) is not None:
+            raise RegistryConflict(f"User {user_id!r} already has a live GoCardless data connection")
+        dc_id = str(uuid.uuid4())
+        with transaction(self.engine) as conn:
+            conn.execute(sa.text(_INSERT_DATA_CONNECTION), {
+                "id": dc_id, "user_id": user_id, "types": json.dumps(list(requested_data_types)),
+                "status": "AUTH_REQUIRED", "org": None, "conn": settings.merchant_conn_id(dc_id), "schedule": None,
+                "now": _now(),
+            })
+            conn.execute(sa.text("UPDATE meta.data_connections SET oauth_nonce = :n WHERE id = :id"),
+                         {"n": oauth_nonce, "id": dc_id})
+        log.info("Data connection %s of user %s waits for OAuth (AUTH_REQUIRED)", dc_id, user_id)
+        return self.get(dc_id)
+
+    def require_auth(self, data_connection_id: str, oauth_nonce: str) -> DataConnection:
+        """Ask an existing data connection to reconnect: AUTH_REQUIRED, waiting for a new state
+        (any earlier state stops working). Its DAG disappears until the callback succeeds."""
+        with transaction(self.engine) as conn:
+            conn.execute(sa.text("UPDATE meta.data_connections SET oauth_nonce = :n WHERE id = :id"),
+                         {"n": oauth_nonce, "id": data_connection_id})
+        self.set_status(data_connection_id, "AUTH_REQUIRED", "reconnection requested")
+        return self.get(data_connection_id)
+
+    def consume_oauth_nonce(self, data_connection_id: str, oauth_nonce: str) -> bool:
+        """True once for the nonce the connection waits for (compare and clear in one UPDATE,
+        so two callbacks racing with one state cannot both win)."""
+        with transaction(self.engine) as conn:
+            return conn.execute(
+                sa.text(
+                    "UPDATE meta.data_connections SET oauth_nonce = NULL, updated_at = :now "
+                    "WHERE id = :id AND oauth_nonce = :n AND status <> 'DISCONNECTED'"
+                ),
+                {"id": data_connection_id, "n": oauth_nonce, "now": _now()},
+            ).rowcount == 1
+
+    def set_requested_data_types(self, data_connection_id: str, requested_data_types: tuple[str, ...]) -> DataConnection:
+        _check_data_types(requested_data_types)
+        with transaction(self.engine) as conn:
+            conn.execute(
+                sa.text("UPDATE meta.data_connections SET requested_data_types = CAST(:types AS JSON), "
+                        "updated_at = :now WHERE id = :id"),
+                {"types": json.dumps(list(requested_data_types)), "now": _now(), "id": data_connection_id},
+            )
+        self.write_snapshot()
+        return self.get(data_connection_id)
+
     def connect(
         self,
         user_id: str,
@@ -117,9 +219,7 @@ class Registry:
             user_id, name = validate_user_id(user_id), validate_merchant_name(name)
         except InvalidNameError as error:
             raise RegistryError(str(error)) from None
-        unknown = set(requested_data_types) - set(DATA_TYPES)
-        if unknown:
-            raise RegistryError(f"Unknown data types {sorted(unknown)}; choose from {list(DATA_TYPES)}")
+        _check_data_types(requested_data_types)
         now = _now()
         existing = self.for_user(user_id)
         dc_id = existing.id if existing else str(uuid.uuid4())
@@ -148,13 +248,7 @@ class Registry:
                     dc,
                 )
             else:
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO meta.data_connections VALUES (:id, :user_id, 'gocardless', "
-                        "CAST(:types AS JSON), 'CONNECTED', NULL, :org, :conn, :schedule, :now, :now)"
-                    ),
-                    dc,
-                )
+                conn.execute(sa.text(_INSERT_DATA_CONNECTION), {**dc, "status": "CONNECTED"})
         log.info("Data connection %s of user %s is CONNECTED", dc_id, user_id)
         self.write_snapshot()
         return self.get(dc_id)
@@ -189,11 +283,25 @@ class Registry:
         One transaction: raw records, commerce tables, quarantine, sync state and the registry
         row go together. The caller removes the Airflow connection holding the token.
         """
-        connection = self.for_user(user_id) or next(
-            (c for c in self.data_connections() if c.user_id == user_id), None
-        )
+        connection = self.for_user(user_id) or next(iter(self.data_connections(user_id=user_id)), None)
         if connection is None:
             raise RegistryError(f"User {user_id!r} has no GoCardless data connection")
+        return self.delete_connection(connection.id)
+
+    def delete_user(self, user_id: str) -> list[DataConnection]:
+        """Delete a user, each of its data connections and all their rows; returns the connections
+        (the caller removes their Airflow connections)."""
+        self.user(user_id)
+        deleted = [self.delete_connection(c.id) for c in self.data_connections(user_id=user_id)]
+        with transaction(self.engine) as conn:
+            conn.execute(sa.text("DELETE FROM meta.users WHERE id = :id"), {"id": user_id})
+        log.info("Deleted user %s", user_id)
+        return deleted
+
+    def delete_connection(self, data_connection_id: str) -> DataConnection:
+        """Delete one data connection and all its rows in every schema, in one transaction."""
+        connection = self.get(data_connection_id)
+        user_id = connection.user_id
         with transaction(self.engine) as conn:
             tables = conn.execute(
                 sa.text(
@@ -224,3 +332,9 @@ class Registry:
             handle.write(body)
         os.replace(tmp, self.snapshot_path)
         return self.snapshot_path
+
+
+def _check_data_types(requested_data_types: tuple[str, ...]) -> None:
+    unknown = set(requested_data_types) - set(DATA_TYPES)
+    if unknown:
+        raise RegistryError(f"Unknown data types {sorted(unknown)}; choose from {list(DATA_TYPES)}")

@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from gocardless_commerce.data_types import DATA_TYPES
+
 from gocardless_commerce.registry import Registry
 from tests.conftest import PROJECT_ROOT
 
@@ -61,6 +63,9 @@ def test_one_dag_per_connected_merchant_none_for_disconnected(registry):
         "COMMERCE_TRANSACTION_INSIGHT",
         "COMMERCE_SUBSCRIPTION_INSIGHT",
     ]
+    data_types = dag.params.get_param("data_types").schema  # a multi-select of the known types, no free text
+    assert data_types["type"] == "array" and data_types["examples"] == list(DATA_TYPES)
+    assert data_types["items"]["enum"] == list(DATA_TYPES) and set(data_types["values_display"]) == set(DATA_TYPES)
     assert dag.on_failure_callback is not None
     assert bag.dags["gocardless_sync__globex"].timetable.expression == "0 3 * * *"
 

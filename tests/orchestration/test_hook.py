@@ -122,3 +122,38 @@ def test_test_connection(monkeypatch, provider, stub):
     _set_conn(monkeypatch, MERCHANT, password="sandbox_revoked")
     ok, message = GoCardlessHook(merchant_conn_id=MERCHANT).test_connection()
     assert not ok and message.startswith("401 invalid_api_usage: Authentication failed")
+
+
+def test_the_connection_type_is_registered_with_airflow():
+    """The provider entry point makes Airflow know the ``gocardless`` type: the connection form
+    shows the hook's fields and its Test button (a hook Airflow cannot find gets neither)."""
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    hook = manager.hooks["gocardless"]
+    assert (hook.hook_class_name, hook.connection_type) == (
+        "gocardless_commerce.orchestration.hook.GoCardlessHook", "gocardless")
+    assert "gocardless-commerce" in manager.providers
+    behaviour = manager.field_behaviours["gocardless"]
+    assert behaviour["relabeling"]["password"] == "Client secret"
+
+
+@pytest.mark.parametrize("written, environment", [
+    (True, "sandbox"), (False, "live"), ("false", "live"), ("False", "live"), ("0", "live"), ("true", "sandbox"),
+    ("yes", "sandbox"),
+])
+def test_is_sandbox_reads_the_same_in_the_hook_and_the_cli(written, environment):
+    """The CLI once sent the string "false" to the sandbox host and the hook to the live one."""
+    from gocardless_commerce.client.oauth import CONNECT_URLS, environment_of
+    from gocardless_commerce.orchestration.hook import provider_oauth_root
+
+    assert environment_of({"is_sandbox": written}) == environment
+    assert provider_oauth_root({"is_sandbox": written}) == CONNECT_URLS[environment]
+
+
+def test_an_unreadable_is_sandbox_is_a_configuration_error():
+    from gocardless_commerce.orchestration.hook import provider_oauth_root
+    from gocardless_commerce.settings import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="is_sandbox must be true or false"):
+        provider_oauth_root({"is_sandbox": "maybe"})

@@ -22,6 +22,28 @@ CONNECT_URLS = {
 }
 
 
+#: How ``is_sandbox`` may be written in a connection's extra (the UI's form and JSON both say
+#: ``true``/``false``; a hand-written extra may say ``"false"``, which must not mean sandbox).
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def parse_is_sandbox(value: Any) -> bool:
+    """The one reading of ``is_sandbox`` (hook, CLI and REST API): booleans as they are, the
+    strings true/false/yes/no/on/off/1/0 in any case; anything else is an error, not a guess."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"is_sandbox must be true or false, not {value!r}")
+
+
+def environment_of(extra: dict[str, Any], default_sandbox: bool = True) -> Literal["live", "sandbox"]:
+    """``live`` or ``sandbox`` from a connection extra's ``is_sandbox`` (absent: ``default_sandbox``)."""
+    return "sandbox" if parse_is_sandbox(extra.get("is_sandbox", default_sandbox)) else "live"
+
+
 def connect_url(environment: Literal["live", "sandbox"] | None = None, base_url: str | None = None) -> str:
     """The OAuth host: our sandbox serves OAuth on its API ``base_url``; GoCardless on connect."""
     if base_url:
@@ -106,3 +128,32 @@ def exchange_code(
         {"type": reason, "message": body.get("error_description") or reason,
          "errors": [{"reason": reason, "message": body.get("error_description") or reason}]},
     )
+
+
+def revoke_token(
+    root: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    token: str,
+    timeout: tuple[float, float] = (5.0, 30.0),
+) -> None:
+    """Tell GoCardless to revoke a merchant's access token (RFC 7009: 200 whether or not it was
+    known). Raises the client's errors; the token is never part of an error message."""
+    try:
+        response = requests.post(
+            f"{root.rstrip('/')}/oauth/revoke", data={"token": token, "client_id": client_id,
+                                                      "client_secret": client_secret},
+            headers={"Accept": "application/json"}, timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        raise TransportError(f"POST /oauth/revoke: {type(exc).__name__}") from None
+    if response.status_code >= 400:
+        reason = "revoke_failed"
+        try:
+            body = msgspec.json.decode(response.content)
+            reason = str(body.get("error") or reason) if isinstance(body, dict) else reason
+        except msgspec.DecodeError:
+            pass
+        raise error_from_envelope(response.status_code, {"type": reason, "message": reason,
+                                                         "errors": [{"reason": reason, "message": reason}]})

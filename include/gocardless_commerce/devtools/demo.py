@@ -31,7 +31,7 @@ from pathlib import Path
 
 from gocardless_commerce import settings
 from gocardless_commerce.devtools.local_airflow import LocalAirflow, airflow_environment
-from gocardless_commerce.devtools.sandbox_process import SandboxProcess, connect
+from gocardless_commerce.devtools.sandbox_process import REDIRECT_URI, SandboxProcess, connect
 
 log = logging.getLogger("gocardless_commerce.devtools.demo")
 
@@ -238,6 +238,8 @@ def main(argv: list[str] | None = None) -> None:
     sandbox_process = SandboxProcess(
         port=args.port, log_file=log_dir / "sandbox.log", seed=args.seed, merchants=args.merchants,
         payments=args.payments, db=data / "sandbox.sqlite", now=yesterday.isoformat(),
+        # the demo's own OAuth client, and the Commerce API's callback on the Airflow port
+        oauth_redirect_uri=[REDIRECT_URI, f"http://{args.host}:{args.airflow_port}/commerce/api/v6/callback/gocardless"],
     )
     with sandbox_process as sandbox:
         user_ids = connect_demo_merchants(sandbox, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)

@@ -37,7 +37,8 @@ class SandboxProcess:
         self.base_url = f"http://127.0.0.1:{port}"
         self.command = [sys.executable, "-m", "gocardless_sandbox", "--port", str(port)]
         for name, value in options.items():
-            self.command += [f"--{name.replace('_', '-')}", str(value)]
+            for each in value if isinstance(value, (list, tuple)) else [value]:  # a list repeats the flag
+                self.command += [f"--{name.replace('_', '-')}", str(each)]
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
         self._admin_headers = {ADMIN_SECRET_HEADER: secrets.token_urlsafe(32)}

@@ -58,6 +58,15 @@ with `AUTH_ERROR` and marks the data connection `AUTH_ERROR` until it is reconne
 """
 
 
+#: How the trigger form shows each data type (the value sent stays Qard's name).
+DATA_TYPE_LABELS = {
+    "COMMERCE_TRANSACTION": "Transactions",
+    "COMMERCE_SUBSCRIPTION": "Subscriptions",
+    "COMMERCE_TRANSACTION_INSIGHT": "Transaction insights (monthly)",
+    "COMMERCE_SUBSCRIPTION_INSIGHT": "Subscription insights (monthly)",
+}
+
+
 def sync_dag_id(user_id: str) -> str:
     return f"{DAG_ID_PREFIX}{user_id}"
 
@@ -112,6 +121,9 @@ def _merchant_dag(merchant: dict) -> DAG:
                 [t for t in DATA_TYPES if t in merchant.get("requested_data_types", DATA_TYPES)],
                 type="array",
                 items={"type": "string", "enum": list(DATA_TYPES)},
+                # ``examples`` on an array makes the trigger form a multi-select of these values
+                examples=list(DATA_TYPES),
+                values_display=DATA_TYPE_LABELS,
                 title="Data types",
                 description="Qard data types to produce (as Qard's sync request).",
                 **PARAM_SCHEMA,

@@ -22,10 +22,23 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.client import oauth
+from gocardless_commerce.orchestration.provider_info import UI_FIELD_BEHAVIOUR
 from gocardless_commerce.settings import ConfigurationError
 
 #: Client options a connection's extra may set (explicit ``client_kwargs`` win over them).
 CLIENT_OPTIONS = ("timeout", "max_retries", "backoff_base", "backoff_max", "rate_limit_reserve")
+
+
+def provider_oauth_root(extra: dict[str, Any]) -> str:
+    """The OAuth host of the provider connection's extra: its ``base_url`` (our sandbox serves
+    OAuth on the API host), else GoCardless live or sandbox per ``is_sandbox`` (default sandbox)."""
+    base_url = GoCardlessHook._base_url(extra)
+    if base_url:
+        return oauth.connect_url(base_url=base_url)
+    try:
+        return oauth.connect_url(oauth.environment_of(extra))
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 class GoCardlessHook(BaseHook):
@@ -76,10 +89,10 @@ class GoCardlessHook(BaseHook):
     def _environment(extra: dict[str, Any], token: str | None = None) -> str:
         """``is_sandbox`` decides; without it, the token's ``live_``/``sandbox_`` prefix does."""
         if "is_sandbox" in extra:
-            value = extra["is_sandbox"]
-            if isinstance(value, str):
-                value = value.strip().lower() in {"1", "true", "yes", "on"}
-            return "sandbox" if value else "live"
+            try:
+                return oauth.environment_of(extra)
+            except ValueError as error:
+                raise ConfigurationError(str(error)) from None
         if token and token.startswith("live_"):
             return "live"
         if token and token.startswith("sandbox_"):
@@ -122,16 +135,10 @@ class GoCardlessHook(BaseHook):
 
     # -- OAuth ------------------------------------------------------------------------------
 
-    def _connect_root(self, extra: dict[str, Any]) -> str:
-        base_url = self._base_url(extra)
-        if base_url:  # our sandbox serves OAuth on the API host
-            return oauth.connect_url(base_url=base_url)
-        return oauth.connect_url(self._environment({"is_sandbox": extra.get("is_sandbox", True)}))
-
     def oauth_urls(self) -> dict[str, str]:
         """``authorize``, ``access_token`` and ``revoke`` URLs for the provider's environment."""
         _, _, extra = self._provider()
-        root = self._connect_root(extra)
+        root = provider_oauth_root(extra)
         return {name: f"{root}/oauth/{name}" for name in ("authorize", "access_token", "revoke")}
 
     def authorize_url(
@@ -140,7 +147,7 @@ class GoCardlessHook(BaseHook):
         """Where to send a merchant to connect their account (read-only by default)."""
         client_id, _, extra = self._require_provider()
         return oauth.authorize_url(
-            self._connect_root(extra), client_id, redirect_uri, scope=scope, state=state, **kwargs
+            provider_oauth_root(extra), client_id, redirect_uri, scope=scope, state=state, **kwargs
         )
 
     def exchange_code(self, code: str, redirect_uri: str) -> dict[str, Any]:
@@ -150,7 +157,7 @@ class GoCardlessHook(BaseHook):
         """
         client_id, client_secret, extra = self._require_provider()
         return oauth.exchange_code(
-            self._connect_root(extra),
+            provider_oauth_root(extra),
             client_id=client_id,
             client_secret=client_secret,
             code=code,
@@ -182,12 +189,7 @@ class GoCardlessHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["schema", "port", "host"],
-            "relabeling": {"login": "Client ID", "password": "Client secret"},
-            "placeholders": {
-                "login": "OAuth app client id",
-                "password": "OAuth app client secret",
-                "extra": '{"is_sandbox": true, "base_url": "http://127.0.0.1:4010"}',
-            },
-        }
+        """The form as Airflow before 3.2 asked hooks for it (3.2+ reads the provider info)."""
+        behaviour = dict(UI_FIELD_BEHAVIOUR)
+        behaviour["hidden_fields"] = behaviour.pop("hidden-fields")
+        return behaviour
