@@ -86,6 +86,9 @@ class UpsertTarget:
     # None: update when any updated column differs
     reset_columns: tuple[str, ...] = ()  # set to NULL on every insert/update (e.g. removed_at)
     preserve_columns: tuple[str, ...] = ()  # inserted, never overwritten (owned by another job)
+    # (column, SQL expression) written on every insert and update, e.g. the raw landing sequence
+    # (an uncorrelated subquery is evaluated once per statement)
+    stamp_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -147,8 +150,10 @@ def upsert(conn: Connection, target: UpsertTarget, rows: Sequence[Sequence]) -> 
     rows = _dedupe_last(target, rows)
     names = target.column_names
     select_list = ", ".join(f"CAST({c.name} AS {c.sql_type})" for c in target.columns)
-    insert_cols = ", ".join(names + list(target.reset_columns))
+    stamped = [column for column, _ in target.stamp_columns]
+    insert_cols = ", ".join(names + list(target.reset_columns) + stamped)
     select_list += "".join(", NULL" for _ in target.reset_columns)
+    select_list += "".join(f", {expression}" for _, expression in target.stamp_columns)
     conflict = ", ".join(target.key)
     if target.append_only:
         action = "DO NOTHING"
@@ -156,6 +161,7 @@ def upsert(conn: Connection, target: UpsertTarget, rows: Sequence[Sequence]) -> 
         updated = [c for c in names if c not in target.key and c not in target.preserve_columns]
         updates = [f"{c} = EXCLUDED.{c}" for c in updated]
         updates += [f"{c} = NULL" for c in target.reset_columns]
+        updates += [f"{c} = EXCLUDED.{c}" for c in stamped]
         action = "DO UPDATE SET " + ", ".join(updates)
         if target.change_check:
             conditions = [
