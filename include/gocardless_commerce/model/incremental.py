@@ -165,9 +165,12 @@ def _event_links(resource_type: str, link: str) -> str:
     return _changed("events", f"payload -> 'links' ->> '{link}'", f"resource_type = '{resource_type}'")
 
 
-#: Rows quarantined by the last run are checked again (a rule may depend on the run's now).
+#: Row rules whose outcome depends on the run's ``now`` (validation.py), not only on raw data.
+NOW_DEPENDENT_RULES = ("source_created_at_not_in_future",)
+#: Rows quarantined by such a rule are checked again by every run: time alone may fix them.
 _QUARANTINED = (f"SELECT source_id FROM commerce.quarantine WHERE data_connection_id = :dc "
-                f"AND source_table = '{TRANSACTIONS_TABLE}'")
+                f"AND source_table = '{TRANSACTIONS_TABLE}' AND ("
+                + " OR ".join(f"CAST(failed_rules AS VARCHAR) LIKE '%{rule}%'" for rule in NOW_DEPENDENT_RULES) + ")")
 
 #: object type → the temporary table of affected GoCardless ids (raw ids of that resource)
 AFFECTED_TABLES = {
