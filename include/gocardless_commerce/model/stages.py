@@ -113,6 +113,23 @@ def _transaction_chunks(reader: RawReader, refunded: dict[str, Decimal]) -> Iter
         yield "fee payout items", transactions_frame(fee_items_to_transactions(chunk.frame, chunk.lookups))
 
 
+def _filled(chunks: Iterator[tuple[str, pd.DataFrame]], rows: int) -> Iterator[tuple[str, pd.DataFrame]]:
+    """The chunks joined until each holds about ``rows`` rows: every staged part costs a
+    validation suite run (~1 s of Great Expectations), so the short last chunk of each source
+    (an incremental run's only one) shares a part with the next source's."""
+    sources: list[str] = []
+    frames: list[pd.DataFrame] = []
+    for source, frame in chunks:
+        if len(frame):
+            sources.append(source)
+            frames.append(frame)
+        if sum(map(len, frames)) >= rows:
+            yield " + ".join(sources), pd.concat(frames, ignore_index=True)
+            sources, frames = [], []
+    if frames:
+        yield " + ".join(sources), pd.concat(frames, ignore_index=True)
+
+
 #: DuckDB keeps a table's primary-key index in memory: about 100 bytes per commerce row.
 _INDEX_BYTES_PER_ROW = 128
 
@@ -163,7 +180,7 @@ def _transform(conn: Connection, run: ModelRun) -> dict:
         if run.wants_transactions:
             refunded: dict[str, Decimal] = {}
             total = 0
-            for number, (source, frame) in enumerate(_transaction_chunks(reader, refunded)):
+            for number, (source, frame) in enumerate(_filled(_transaction_chunks(reader, refunded), run.chunk_rows)):
                 staging.save_part("transactions", number, frame)
                 total += len(frame)
                 log.info("Transformed %s chunk %d: %d transactions (total %d)", source, number, len(frame), total)
@@ -461,8 +478,9 @@ def _reload_insight_months(conn: Connection, run: ModelRun, touched: set) -> dic
         f"SELECT user_id, data_connection_id, currency, type, status, source_type, amount, fee_amount, value_date "
         f"{_COUNTED_TRANSACTIONS} AND value_date >= :first AND value_date < :last"),
         {"dc": dc, "first": first, "last": last})
-    transactions = pd.DataFrame(result.all(), columns=list(result.keys()), dtype=object)
-    insight = model.transactions_insight(transactions, now=run.now, history_months=run.history_months,
+    columns = list(result.keys())
+    chunks = (pd.DataFrame(rows, columns=columns, dtype=object) for rows in iter(lambda: result.fetchmany(run.chunk_rows), []))
+    insight = model.transactions_insight(chunks, now=run.now, history_months=run.history_months,
                                          only_months=months, currencies=currencies)
     model.raise_for_batch_failures(model.validate_transactions_insight(insight))
     changed = upsert(conn, target, frame_rows(insight, target.column_names))
