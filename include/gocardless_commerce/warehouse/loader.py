@@ -46,6 +46,8 @@ def as_text(value: Any) -> str | None:
     Exact on purpose: Decimals are written out in full (no float ever touches an amount), dates
     and timestamps in ISO form, JSON values sorted so reruns produce identical text.
     """
+    if type(value) is str:  # most values: no further checks (the load converts millions)
+        return value
     if value is None or value is pd.NaT:
         return None
     if isinstance(value, Decimal):
@@ -65,7 +67,17 @@ def as_text(value: Any) -> str | None:
 
 def frame_rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple]:
     """A DataFrame's ``columns`` as stage rows (see :func:`as_text`)."""
-    return [tuple(as_text(v) for v in row) for row in frame[list(columns)].itertuples(index=False, name=None)]
+    texts = [_column_texts(frame[column]) for column in columns]  # column by column: no tuple per row first
+    return list(zip(*texts)) if texts else [() for _ in range(len(frame))]
+
+
+def _column_texts(column: pd.Series) -> list[str | None]:
+    """:func:`as_text` of a column's values; a timestamp column is formatted in one vectorised
+    call (a pandas ``Timestamp`` formats one by one about ten times slower than a string)."""
+    if column.dtype.kind == "M" and column.dt.tz is None:
+        texts = column.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return [None if missing else text for text, missing in zip(texts, column.isna(), strict=True)]
+    return [as_text(v) for v in column]
 
 
 @dataclass(frozen=True)
