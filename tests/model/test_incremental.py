@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -21,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gocardless_commerce.client import GoCardlessClient
-from gocardless_commerce.extract import sync
+from gocardless_commerce.extract import landing, sync
 from gocardless_commerce.model import schema, stages
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
@@ -148,3 +149,47 @@ def test_any_sequence_of_sandbox_days_built_incrementally_equals_the_full_rebuil
         merchant.server.advance(days=days_ahead, change_fraction=change_fraction)
         merchant.sync_and_model(warehouse_pair)
         assert_same_commerce(warehouse_pair)
+
+
+# ------------------------------------------------------------------------------------ quarantine
+def _land_payment(engine: sa.Engine, dc: str, **changes) -> None:
+    record = {"id": "PMFIXED", "created_at": "2026-10-01T10:00:00.000Z", "amount": 1000, "amount_refunded": 0,
+              "currency": "GBP", "status": "paid_out", "scheme": "bacs", "charge_date": "2026-10-05",
+              "description": "fixed at the source", "links": {"creditor": "CR1"}, **changes}
+    ctx = landing.LandingContext(user_id="user-1", data_connection_id=dc, run_id="manual", extracted_at="2026-11-01 00:00:00")
+    with transaction(engine) as conn:
+        landing.land(conn, landing.RESOURCES["payments"], [record], ctx)
+
+
+def _model(engine: sa.Engine, merchant: Merchant, run_id: str, now) -> dict:
+    run = stages.ModelRun(user_id="user-1", data_connection_id=merchant.dc, run_id=run_id, now=now, history_months=12,
+                          data_types=ALL_TYPES, incremental=True)
+    return {stage.__name__: stage(engine, run) for stage in (stages.transform, stages.validate, stages.build_insights,
+                                                               stages.load)}
+
+
+def _quarantined(engine: sa.Engine, source_id: str) -> list:
+    with transaction(engine) as conn:
+        return list(conn.execute(sa.text("SELECT CAST(failed_rules AS VARCHAR) FROM commerce.quarantine WHERE source_id = :id"),
+                                 {"id": source_id}).scalars())
+
+
+def test_a_record_fixed_at_the_source_or_by_time_leaves_the_quarantine(merchant, warehouse_pair):
+    engine = warehouse_pair["incremental"]
+    merchant.sync_and_model({"incremental": engine})
+    now = merchant.server.now
+    _land_payment(engine, merchant.dc, amount=-500)
+    assert _model(engine, merchant, "bad", now)["transform"]["plan"]["mode"] == "incremental"
+    assert "amount_non_negative" in _quarantined(engine, "PMFIXED")[0]
+    _land_payment(engine, merchant.dc, amount=500)  # fixed at the source
+    _model(engine, merchant, "fixed", now)
+    assert _quarantined(engine, "PMFIXED") == []
+    # created after the run's now: quarantined, then valid for a later run with no new raw row
+    _land_payment(engine, merchant.dc, amount=500, created_at=(now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    _model(engine, merchant, "future", now)
+    assert "source_created_at_not_in_future" in _quarantined(engine, "PMFIXED")[0]
+    later = _model(engine, merchant, "later", now + timedelta(hours=2))
+    assert later["transform"]["plan"]["mode"] == "incremental"
+    assert _quarantined(engine, "PMFIXED") == []
+    with transaction(engine) as conn:
+        assert conn.execute(sa.text("SELECT amount FROM commerce.transactions WHERE source_id = 'PMFIXED'")).scalar_one() == 5
