@@ -357,13 +357,15 @@ def bench_model_day(store_path: Path, workdir: Path, warehouse: Path, full: dict
 
 
 def commerce_differences(warehouse: Path, oracle: Path) -> dict[str, int]:
-    """Rows of each ``commerce.*`` table in one warehouse and not the other (the quarantine's
-    ``last_run_id`` aside: an incremental run re-stamps only what it re-checked)."""
+    """Rows of each ``commerce.*`` table in one warehouse and not the other. The quarantine's
+    run ids aside: the two runs have different ids (their staging must not collide), so a
+    record first quarantined by them differs in ``first_run_id``; and an incremental run
+    re-stamps ``last_run_id`` only of what it re-checked."""
     import duckdb
 
     from gocardless_commerce.model import schema
 
-    quarantine = ", ".join(c for c in schema.QUARANTINE if c != "last_run_id")
+    quarantine = ", ".join(c for c in schema.QUARANTINE if c not in ("first_run_id", "last_run_id"))
     tables = {"transactions": "*", "subscriptions": "*", "transactions_insight": "*", "subscriptions_insight": "*",
               "quarantine": quarantine}
     differences = {}
