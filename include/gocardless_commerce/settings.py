@@ -54,6 +54,13 @@ def model_duckdb_memory_limit() -> str:
     return os.environ.get("GC_MODEL_DUCKDB_MEMORY_LIMIT", "128MB")
 
 
+def model_incremental() -> bool:
+    """Whether a merchant's model run rebuilds only what landed since its watermark
+    (``GC_MODEL_INCREMENTAL``, default on; ``0``/``false``/``off``: every run rebuilds in full).
+    See ``model/incremental.py`` for what still triggers a full rebuild."""
+    return os.environ.get("GC_MODEL_INCREMENTAL", "1").strip().lower() not in ("0", "false", "off", "no")
+
+
 def staging_url() -> str:
     """Where the commerce stages of a run hand data to each other (``GC_COMMERCE_STAGING_URL``).
 

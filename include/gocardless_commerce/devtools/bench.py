@@ -92,7 +92,7 @@ def _sync_in_child(queue, base_url: str, token: str, warehouse_url: str, run_id:
 
 
 def _model_stage_in_child(queue, warehouse_url: str, now_iso: str, stage_name: str, data_connection_id: str,
-                          user_id: str) -> None:
+                          user_id: str, run_id: str, full_refresh: bool) -> None:
     """One commerce stage in its own process, as Airflow runs each task: its time and peak RSS."""
     logging.basicConfig(level=logging.WARNING)
     from gocardless_commerce.model import stages
@@ -100,8 +100,9 @@ def _model_stage_in_child(queue, warehouse_url: str, now_iso: str, stage_name: s
     from gocardless_commerce.warehouse.engine import get_engine
 
     run = stages.ModelRun(
-        user_id=user_id, data_connection_id=data_connection_id, run_id="bench-model",
+        user_id=user_id, data_connection_id=data_connection_id, run_id=run_id,
         now=datetime.fromisoformat(now_iso), history_months=12, data_types=tuple(DATA_TYPES),
+        full_refresh=full_refresh, incremental=True,
     )
     stage = getattr(stages, stage_name)
     started = time.perf_counter()
@@ -115,9 +116,13 @@ def _model_stage_in_child(queue, warehouse_url: str, now_iso: str, stage_name: s
 MODEL_STAGES = ("transform", "validate", "build_insights", "load")
 
 
-def run_model(warehouse_url: str, now: datetime, data_connection_id: str, user_id: str) -> dict[str, dict]:
+def run_model(warehouse_url: str, now: datetime, data_connection_id: str, user_id: str, run_id: str = "bench-model",
+              full_refresh: bool = False) -> dict[str, dict]:
+    """Every stage, each in its own process; incremental unless ``full_refresh`` (the first run
+    of a data connection is a full rebuild: it has no watermark)."""
     return {
-        name: _in_child(_model_stage_in_child, warehouse_url, now.isoformat(), name, data_connection_id, user_id)
+        name: _in_child(_model_stage_in_child, warehouse_url, now.isoformat(), name, data_connection_id, user_id, run_id,
+                        full_refresh)
         for name in MODEL_STAGES
     }
 
@@ -205,11 +210,14 @@ def bench_extraction(payments: int, workdir: Path, port: int) -> None:
         )
 
 
-def land_from_store(store_path: Path, warehouse_url: str, data_connection_id: str, user_id: str) -> dict[str, int]:
+def land_from_store(store_path: Path, warehouse_url: str, data_connection_id: str, user_id: str,
+                    changed_since: Path | None = None) -> dict[str, int]:
     """Land a generated sandbox store's first merchant straight into ``raw`` (no HTTP).
 
     The model scenario needs a million-payment history; fetching it through the API would
     benchmark the extraction again (that is the ``extraction`` scenario's job) and take minutes.
+    ``changed_since``: a copy of the store before some sandbox days; only records new or
+    changed since it land (what a day's sync lands, without the API).
     """
     import itertools
 
@@ -223,6 +231,10 @@ def land_from_store(store_path: Path, warehouse_url: str, data_connection_id: st
 
     store = SandboxStore(store_path)
     organisation = store.organisations()[0].id
+    changed, new_items = "", ""
+    if changed_since is not None:
+        store.conn.execute("ATTACH DATABASE ? AS before", (str(changed_since),))
+        new_items = " AND seq > (SELECT COALESCE(max(seq), 0) FROM before.payout_items)"
     engine = get_engine(warehouse_url)
     apply_migrations(engine)
     ctx = landing.LandingContext(user_id, data_connection_id, "bench-land", datetime.now(UTC).isoformat())
@@ -230,13 +242,17 @@ def land_from_store(store_path: Path, warehouse_url: str, data_connection_id: st
     for name, raw_resource in landing.RESOURCES.items():
         if name == "payout_items":
             continue
-        cursor = store.conn.execute(f"SELECT body FROM {STORE_TABLES[name].name} WHERE org = ? AND removed = 0", (organisation,))
+        table = STORE_TABLES[name].name
+        if changed_since is not None:
+            changed = (f" AND body IS NOT (SELECT b.body FROM before.{table} b WHERE b.id = {table}.id)")
+        cursor = store.conn.execute(f"SELECT body FROM {table} WHERE org = ? AND removed = 0{changed}", (organisation,))
         counts[name] = 0
         while rows := cursor.fetchmany(batch):
             with transaction(engine) as conn:
                 landing.land(conn, raw_resource, [msgspec.json.decode(body) for (body,) in rows], ctx)
             counts[name] += len(rows)
-    cursor = store.conn.execute("SELECT payout, body FROM payout_items WHERE org = ? ORDER BY payout, seq", (organisation,))
+    cursor = store.conn.execute(f"SELECT payout, body FROM payout_items WHERE org = ?{new_items} ORDER BY payout, seq",
+                                (organisation,))
     pending: list[tuple[str, list[dict]]] = []
     counts["payout_items"] = 0
     for payout, items in itertools.groupby(cursor, key=lambda row: row[0]):
@@ -290,12 +306,79 @@ def bench_model(payments: int, workdir: Path) -> None:
 
     rerun = run_model(warehouse_url, now.replace(tzinfo=None), "bench-model-dc", "bench_model_user")
     changed = sum(v.get("changed", 0) for v in rerun["load"]["summary"].values() if isinstance(v, dict))
-    _print("the same run again (a rebuild with nothing new)", [
+    _print("the same run again (incremental, nothing new landed)", [
         ("all stages s", f"{sum(rerun[name]['seconds'] for name in MODEL_STAGES):.1f}", ""),
         ("load s", f"{rerun['load']['seconds']:.1f}", ""),
         ("rows changed by the load", f"{changed:,}", "goal 0"),
         ("peak RSS, largest stage (MB)", f"{max(rerun[name]['peak_rss_mb'] for name in MODEL_STAGES):.0f}", "goal < 500"),
     ])
+    bench_model_day(store_path, workdir, warehouse, stages)
+
+
+def bench_model_day(store_path: Path, workdir: Path, warehouse: Path, full: dict[str, dict]) -> None:
+    """One sandbox day with ~1 % of records changed, landed, then the incremental model run,
+    against a full rebuild of the same raw data (on a copy of the warehouse)."""
+    from gocardless_sandbox.config import SandboxConfig
+    from gocardless_sandbox.simulation import Simulation
+    from gocardless_sandbox.store import SandboxStore
+
+    day_store = workdir / "sandbox-day.sqlite"
+    shutil.copyfile(store_path, day_store)  # the cached store stays as generated
+    store = SandboxStore(day_store)
+    simulation = Simulation(store, SandboxConfig(seed=11, merchants=1, db_path=day_store))
+    changes = simulation.advance(days=1, change_fraction=0.01)
+    now = datetime.fromtimestamp(simulation.now / 1000, UTC).replace(tzinfo=None)
+    store.close()
+    started = time.perf_counter()
+    relanded = land_from_store(day_store, f"duckdb:///{warehouse}", "bench-model-dc", "bench_model_user",
+                               changed_since=store_path)
+    print(f"\nsandbox day: {json.dumps(changes)[:100]}; records new or changed landed in "
+          f"{time.perf_counter() - started:.0f} s: {relanded}")
+    oracle = workdir / "bench-model-oracle.duckdb"
+    shutil.copyfile(warehouse, oracle)
+    day = run_model(f"duckdb:///{warehouse}", now, "bench-model-dc", "bench_model_user", run_id="bench-day")
+    rebuild = run_model(f"duckdb:///{oracle}", now, "bench-model-dc", "bench_model_user", run_id="bench-day-full",
+                        full_refresh=True)
+    differences = commerce_differences(warehouse, oracle)
+    seconds = {name: sum(run[stage]["seconds"] for stage in MODEL_STAGES) for name, run in (("day", day), ("full", rebuild))}
+    rows = [(f"{stage}: s, incremental / full rebuild", f"{day[stage]['seconds']:.1f} / {rebuild[stage]['seconds']:.1f}", "")
+            for stage in MODEL_STAGES]
+    rows += [
+        ("all stages s, incremental / full rebuild", f"{seconds['day']:.1f} / {seconds['full']:.1f}",
+         f"goal ≤ 1/20 ({seconds['full'] / max(seconds['day'], 1e-9):.0f}×)"),
+        ("first full rebuild, all stages s", f"{sum(full[stage]['seconds'] for stage in MODEL_STAGES):.1f}", "goal ≤ 90"),
+        ("incremental: peak RSS, largest stage (MB)", f"{max(day[s]['peak_rss_mb'] for s in MODEL_STAGES):.0f}", "goal ≤ 300"),
+        ("full rebuild: peak RSS, largest stage (MB)", f"{max(rebuild[s]['peak_rss_mb'] for s in MODEL_STAGES):.0f}", ""),
+        ("plan", json.dumps(day["transform"]["summary"].get("plan"))[:60], ""),
+        ("records rebuilt", json.dumps(day["transform"]["summary"].get("affected"))[:60], ""),
+        ("commerce.* equal to the full rebuild", "yes" if not differences else f"NO: {differences}", "goal yes"),
+    ]
+    _print("commerce model: one sandbox day (~1 % changed), incremental vs full rebuild", rows)
+
+
+def commerce_differences(warehouse: Path, oracle: Path) -> dict[str, int]:
+    """Rows of each ``commerce.*`` table in one warehouse and not the other. The quarantine's
+    run ids aside: the two runs have different ids (their staging must not collide), so a
+    record first quarantined by them differs in ``first_run_id``; and an incremental run
+    re-stamps ``last_run_id`` only of what it re-checked."""
+    import duckdb
+
+    from gocardless_commerce.model import schema
+
+    quarantine = ", ".join(c for c in schema.QUARANTINE if c not in ("first_run_id", "last_run_id"))
+    tables = {"transactions": "*", "subscriptions": "*", "transactions_insight": "*", "subscriptions_insight": "*",
+              "quarantine": quarantine}
+    differences = {}
+    with duckdb.connect() as conn:
+        conn.execute(f"ATTACH '{warehouse}' AS a (READ_ONLY)")
+        conn.execute(f"ATTACH '{oracle}' AS b (READ_ONLY)")
+        for table, columns in tables.items():
+            one_way = f"SELECT {columns} FROM a.commerce.{table} EXCEPT ALL SELECT {columns} FROM b.commerce.{table}"
+            other = f"SELECT {columns} FROM b.commerce.{table} EXCEPT ALL SELECT {columns} FROM a.commerce.{table}"
+            count = conn.execute(f"SELECT (SELECT count(*) FROM ({one_way})) + (SELECT count(*) FROM ({other}))").fetchone()[0]
+            if count:
+                differences[table] = count
+    return differences
 
 
 def bench_throttled(payments: int, workdir: Path, port: int, limit: int) -> None:

@@ -41,6 +41,12 @@ _TAIL_COLUMNS = (
 )
 
 
+#: The landing sequence's next value, once per upsert statement: every raw row an upsert inserts
+#: or changes (or a full refresh marks removed) gets it, so the commerce model finds what landed
+#: since its watermark (``meta.model_watermarks``).
+NEXT_LANDED_SEQ = "(SELECT nextval('meta.raw_landing_seq'))"
+
+
 @dataclass(frozen=True)
 class RawResource:
     """A GoCardless list endpoint and the raw table it lands in."""
@@ -62,6 +68,7 @@ class RawResource:
                 columns=columns,
                 append_only=self.append_only,
                 reset_columns=() if self.append_only else ("removed_at",),
+                stamp_columns=(("landed_seq", NEXT_LANDED_SEQ),),
             ),
         )
 
@@ -338,5 +345,5 @@ def mark_removed(
         params={"removed_at": removed_at, "dc": data_connection_id, "since": created_since},
         key="id",
         keep=seen_ids,
-        set_clause="removed_at = CAST(:removed_at AS TIMESTAMP)",
+        set_clause=f"removed_at = CAST(:removed_at AS TIMESTAMP), landed_seq = {NEXT_LANDED_SEQ}",
     )

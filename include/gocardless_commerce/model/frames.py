@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -67,6 +67,8 @@ def as_timestamp(value: Any) -> datetime | None:
     """A naive UTC ``datetime`` (microseconds), or ``None`` for NaT / unparsable values."""
     if value is None or value is pd.NaT:
         return None
+    if type(value) is datetime:  # what the warehouse hands back: no pandas round trip (~15 µs a value)
+        return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError):

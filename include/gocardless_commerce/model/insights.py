@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -101,7 +101,8 @@ class _TransactionMonth:
 
 
 def transactions_insight(
-    transactions: pd.DataFrame | Iterable[pd.DataFrame], *, now: datetime, history_months: int = 12
+    transactions: pd.DataFrame | Iterable[pd.DataFrame], *, now: datetime, history_months: int = 12,
+    only_months: Iterable[date] | None = None, currencies: Mapping[tuple[str, str], Iterable[str]] | None = None,
 ) -> pd.DataFrame:
     """``commerce.transactions_insight`` rows for every (user, data connection, currency, month).
 
@@ -109,11 +110,19 @@ def transactions_insight(
     month of :func:`month_window`, zeros included. Movements count in the month of
     ``value_date``. ``transactions`` may come in chunks (any split gives the same result):
     the monthly cells are sums, so a merchant's history never has to be in memory at once.
+
+    The incremental model recomputes some months only: ``only_months`` limits the rows
+    returned (``transactions`` must then hold every transaction of those months and of the
+    months before them), and ``currencies`` gives each (user, data connection)'s currencies,
+    which those transactions alone may not show.
     """
     now = _utc_naive(now)
     months = month_window(now, history_months)
     first, last = add_months(months[0], -1), months[-1]  # one month before: MoM growth
-    currencies: dict[tuple[str, str], set[str]] = defaultdict(set)
+    currencies = defaultdict(set, {key: set(values) for key, values in (currencies or {}).items()})
+    if only_months is not None:
+        wanted = set(only_months)
+        months = [month for month in months if month in wanted]
     cells: dict[tuple, _TransactionMonth] = defaultdict(_TransactionMonth)
     columns = ("user_id", "data_connection_id", "currency", "type", "status", "source_type", "amount", "fee_amount", "value_date")
     chunks = [transactions] if isinstance(transactions, pd.DataFrame) else transactions

@@ -104,6 +104,14 @@ _FACT_KEYS = {
     "model_subscription_payments": "subscription_id",
 }
 
+#: An incremental run's facts: only those of the affected records (the ``model_affected_*``
+#: tables of :mod:`~gocardless_commerce.model.incremental`); subscriptions are rebuilt whole.
+_SCOPED_FACTS = {
+    "model_last_event": "resource_type = 'subscriptions' OR resource_id IN (SELECT id FROM model_affected_ids)",
+    "model_payment_fee_items": "payment_id IN (SELECT id FROM model_affected_payments)",
+    "model_refund_items": "refund_id IN (SELECT id FROM model_affected_refunds)",
+}
+
 #: Fee payout items not linked to a payment: the ``FEE`` transactions.
 UNLINKED_FEE_ITEMS = f"payload ->> 'type' IN ({_FEE_TYPES}) AND COALESCE(payload -> 'links' ->> 'payment', '') = ''"
 
@@ -134,15 +142,23 @@ class RawReader:
     the warehouse, so nothing accumulates in a long read transaction).
     """
 
-    def __init__(self, conn: Connection, data_connection_id: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+    def __init__(self, conn: Connection, data_connection_id: str, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 affected_only: bool = False) -> None:
         self.conn = conn
         self.dc = data_connection_id
         self.chunk_rows = chunk_rows
+        #: Read only the transactions' affected records (an incremental run; the tables exist).
+        self.affected_only = affected_only
+
+    def _affected(self, table: str) -> str:
+        return f"t.id IN (SELECT id FROM {table})" if self.affected_only else ""
 
     # -- facts -----------------------------------------------------------------------------
     def create_fact_tables(self) -> None:
         postgres = self.conn.dialect.name == "postgresql"
         for name, query in _FACT_TABLES.items():
+            if self.affected_only and name in _SCOPED_FACTS:
+                query = f"SELECT * FROM ({query}) facts WHERE {_SCOPED_FACTS[name]}"
             self.conn.execute(sa.text(f"CREATE TEMPORARY TABLE {name} AS {query}"), {"dc": self.dc})
             if postgres:
                 # PostgreSQL: an index per lookup key, and statistics (autovacuum never analyzes
@@ -220,7 +236,7 @@ class RawReader:
             after = last
 
     def payments(self) -> Iterator[Chunk]:
-        for chunk in self._chunks("raw.gocardless_payments", "payments"):
+        for chunk in self._chunks("raw.gocardless_payments", "payments", self._affected("model_affected_payments")):
             fees: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
             unreadable = set()
             for payment_id, amount in self._select(
@@ -238,7 +254,7 @@ class RawReader:
             ))
 
     def refunds(self) -> Iterator[Chunk]:
-        for chunk in self._chunks("raw.gocardless_refunds", "refunds"):
+        for chunk in self._chunks("raw.gocardless_refunds", "refunds", self._affected("model_affected_refunds")):
             payments, _, payment_customers = self._records(
                 "raw.gocardless_payments", "payments",
                 "SELECT f.payload -> 'links' ->> 'payment' FROM raw.gocardless_refunds f "
@@ -259,11 +275,12 @@ class RawReader:
             ))
 
     def payouts(self) -> Iterator[Chunk]:
-        for chunk in self._chunks("raw.gocardless_payouts", "payouts"):
+        for chunk in self._chunks("raw.gocardless_payouts", "payouts", self._affected("model_affected_payouts")):
             yield Chunk(chunk.frame, Lookups(last_event_at=chunk.last_events))
 
     def unlinked_fee_items(self) -> Iterator[Chunk]:
-        for chunk in self._chunks("raw.gocardless_payout_items", None, UNLINKED_FEE_ITEMS, extra=("payout_id",)):
+        for chunk in self._chunks("raw.gocardless_payout_items", None, " AND ".join(
+            filter(None, (UNLINKED_FEE_ITEMS, self._affected("model_affected_payout_items")))), extra=("payout_id",)):
             payouts, last_events, _ = self._records(
                 "raw.gocardless_payouts", "payouts",
                 f"SELECT f.payout_id FROM raw.gocardless_payout_items f WHERE f.data_connection_id = :dc "
@@ -328,9 +345,10 @@ def _json_number(text: str | None):
 
 
 @contextmanager
-def read_raw(conn: Connection, data_connection_id: str, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[RawReader]:
+def read_raw(conn: Connection, data_connection_id: str, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+             affected_only: bool = False) -> Iterator[RawReader]:
     """A :class:`RawReader` inside the caller's transaction (one consistent snapshot)."""
-    reader = RawReader(conn, data_connection_id, chunk_rows)
+    reader = RawReader(conn, data_connection_id, chunk_rows, affected_only)
     reader.create_fact_tables()
     yield reader
     reader.drop_fact_tables()  # on error the caller's rollback drops them

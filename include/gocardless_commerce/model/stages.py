@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,8 +27,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gocardless_commerce import model, settings
+from gocardless_commerce.model.frames import to_date
 from gocardless_commerce.model.staging import StagingArea, decimals_to_frame, frame_to_decimals
-from gocardless_commerce.model import mapping, schema
+from gocardless_commerce.model import incremental, mapping, schema
+from gocardless_commerce.model.ids import commerce_id
+from gocardless_commerce.model.insights import add_months, month_start, month_window
 from gocardless_commerce.model.subscriptions import amount_changes_frame, no_amount_changes, subscriptions_to_frame
 from gocardless_commerce.model.transactions import (
     fee_items_to_transactions,
@@ -40,7 +43,15 @@ from gocardless_commerce.model.transactions import (
 )
 from gocardless_commerce.model.raw_reader import DEFAULT_CHUNK_ROWS, RawReader, read_raw
 from gocardless_commerce.warehouse.engine import Session, is_duckdb, parse_size, transaction
-from gocardless_commerce.warehouse.loader import Column, UpsertTarget, delete_missing, frame_rows, key_set, upsert
+from gocardless_commerce.warehouse.loader import (
+    Column,
+    UpsertTarget,
+    change_missing,
+    delete_missing,
+    frame_rows,
+    key_set,
+    upsert,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +73,11 @@ class ModelRun:
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     #: Root of the staging storage (a URL or ``UPath``); ``None``: ``settings.staging_url()``.
     staging_root: object = None
+    #: Rebuild everything, whatever the watermark says (the DAG's ``full_refresh`` param).
+    full_refresh: bool = False
+    #: Rebuild only what landed since the watermark, when it holds (:mod:`.incremental`);
+    #: off: every run rebuilds in full.
+    incremental: bool = False
 
     @property
     def staging(self) -> StagingArea:
@@ -74,6 +90,13 @@ class ModelRun:
     @property
     def wants_subscriptions(self) -> bool:
         return bool(SUBSCRIPTION_TYPES & set(self.data_types))
+
+    def plan(self) -> incremental.Plan:
+        """How this run builds, as its transform decided (staged)."""
+        staged = self.staging.read_json("plan")
+        if staged is None:
+            raise RuntimeError(f"No staged plan for run {self.run_id} of {self.data_connection_id}: run the transform first.")
+        return incremental.Plan.from_dict(staged)
 
 
 # -- stages ------------------------------------------------------------------------------------------
@@ -88,6 +111,23 @@ def _transaction_chunks(reader: RawReader, refunded: dict[str, Decimal]) -> Iter
         yield "payouts", transactions_frame(payouts_to_transactions(chunk.frame, chunk.lookups))
     for chunk in reader.unlinked_fee_items():
         yield "fee payout items", transactions_frame(fee_items_to_transactions(chunk.frame, chunk.lookups))
+
+
+def _filled(chunks: Iterator[tuple[str, pd.DataFrame]], rows: int) -> Iterator[tuple[str, pd.DataFrame]]:
+    """The chunks joined until each holds about ``rows`` rows: every staged part costs a
+    validation suite run (~1 s of Great Expectations), so the short last chunk of each source
+    (an incremental run's only one) shares a part with the next source's."""
+    sources: list[str] = []
+    frames: list[pd.DataFrame] = []
+    for source, frame in chunks:
+        if len(frame):
+            sources.append(source)
+            frames.append(frame)
+        if sum(map(len, frames)) >= rows:
+            yield " + ".join(sources), pd.concat(frames, ignore_index=True)
+            sources, frames = [], []
+    if frames:
+        yield " + ".join(sources), pd.concat(frames, ignore_index=True)
 
 
 #: DuckDB keeps a table's primary-key index in memory: about 100 bytes per commerce row.
@@ -124,15 +164,23 @@ def transform(engine: Engine, run: ModelRun) -> dict:
 
 
 def _transform(conn: Connection, run: ModelRun) -> dict:
-    summary: dict = {}
     staging = run.staging
     for name in ("transactions", "subscriptions", "subscription_amounts"):
         staging.clear_parts(name)
-    with read_raw(conn, run.data_connection_id, run.chunk_rows) as reader:
+    plan = incremental.plan_run(conn, run, incremental=run.incremental)
+    summary: dict = {"plan": {"mode": plan.mode, "reason": plan.reason}}
+    log.info("Model run of %s: %s (%s)", run.data_connection_id, plan.mode, plan.reason)
+    affected_only = plan.incremental and run.wants_transactions
+    if affected_only:
+        summary["affected"] = incremental.create_affected_tables(conn, run.data_connection_id, plan.base_seq)
+        sources = incremental.affected_sources(conn)
+        staging.save("affected_sources", pd.DataFrame(
+            {"object_type": [t for t, _ in sources], "source_id": [i for _, i in sources]}, dtype=object))
+    with read_raw(conn, run.data_connection_id, run.chunk_rows, affected_only) as reader:
         if run.wants_transactions:
             refunded: dict[str, Decimal] = {}
             total = 0
-            for number, (source, frame) in enumerate(_transaction_chunks(reader, refunded)):
+            for number, (source, frame) in enumerate(_filled(_transaction_chunks(reader, refunded), run.chunk_rows)):
                 staging.save_part("transactions", number, frame)
                 total += len(frame)
                 log.info("Transformed %s chunk %d: %d transactions (total %d)", source, number, len(frame), total)
@@ -152,6 +200,9 @@ def _transform(conn: Connection, run: ModelRun) -> dict:
                 staging.save_part("subscription_amounts", 0, no_amount_changes())
             staging.save("subscription_events", reader.subscription_events())
             summary["subscriptions"] = total
+    if affected_only:
+        incremental.drop_affected_tables(conn)
+    staging.save_json("plan", plan.as_dict())  # last: a stage finding it finds everything it needs
     log.info("Transformed %s: %s", run.data_connection_id, summary)
     return summary
 
@@ -204,7 +255,10 @@ def build_insights(engine: Engine, run: ModelRun) -> dict:
     """Monthly insights from the validated rows, checked (batch level) before they are loaded."""
     summary = {}
     staging = run.staging
-    if "COMMERCE_TRANSACTION_INSIGHT" in run.data_types:
+    if "COMMERCE_TRANSACTION_INSIGHT" in run.data_types and run.plan().incremental:
+        # the months the changed rows touch are recomputed from the warehouse, inside the load
+        summary["transactions_insight"] = "recomputed by the load (incremental)"
+    elif "COMMERCE_TRANSACTION_INSIGHT" in run.data_types:
         insight = model.transactions_insight(
             staging.read_parts("transactions_valid"), now=run.now, history_months=run.history_months
         )
@@ -251,6 +305,8 @@ LOAD_TARGETS = {
         "month || ':' || currency",
     ),
 }
+TRANSACTIONS_TARGET_TABLE = LOAD_TARGETS["transactions"][0].table
+
 #: One row per quarantined record: a rerun updates it (rules, payload, ``last_run_id``) and keeps
 #: the run that first found it (``first_run_id``).
 QUARANTINE_TARGET = UpsertTarget(
@@ -289,18 +345,28 @@ def load(engine: Engine, run: ModelRun) -> dict:
     temporary table, so memory does not grow with the history.
     """
     quarantine = run.staging.read("quarantine")
+    plan = run.plan()
     with _model_session(engine, indexed_rows=_rows_after_load(engine, run)) as session:
-        summary = session.run(lambda conn: _load(conn, run, quarantine))
-    log.info("Loaded %s in one transaction: %s", run.data_connection_id, summary)
+        summary = session.run(lambda conn: _load(conn, run, plan, quarantine))
+    log.info("Loaded %s in one transaction (%s): %s", run.data_connection_id, plan.mode, summary)
     run.staging.remove()  # only after the commit: a retried load finds everything it needs
     return summary
 
 
-def _load(conn: Connection, run: ModelRun, quarantine: pd.DataFrame | None) -> dict:
-    summary = {}
+def _load(conn: Connection, run: ModelRun, plan: incremental.Plan, quarantine: pd.DataFrame | None) -> dict:
+    incremental.check_watermark(conn, run.data_connection_id, plan)
+    summary: dict = {}
+    built, touched_months = [], set()
     for name, (target, key_expression) in LOAD_TARGETS.items():
+        if plan.incremental and name == "transactions_insight":
+            continue  # after the quarantine: it leaves out the quarantined rows
         frames = _staged_frames(run.staging, name)
         if frames is None:
+            continue
+        if name in ("transactions", "subscriptions"):
+            built.append(target.table)
+        if plan.incremental and name == "transactions":
+            summary[name], touched_months = _load_affected_transactions(conn, run, frames, quarantine)
             continue
         rows = changed = 0
         with key_set(conn) as keep:
@@ -316,10 +382,111 @@ def _load(conn: Connection, run: ModelRun, quarantine: pd.DataFrame | None) -> d
                 "id" if key_expression == "id" else "CAST(month AS VARCHAR) || ':' || currency", keep,
             )
         summary[name] = {"rows": rows, "changed": changed, "removed": removed}
-    if quarantine is not None and len(quarantine):
-        upsert(conn, QUARANTINE_TARGET, frame_rows(quarantine, QUARANTINE_TARGET.column_names))
-        summary["quarantine"] = len(quarantine)
+    affected_transactions = run.staging.read("affected_sources") if plan.incremental else None
+    quarantined = _update_quarantine(conn, run, quarantine, built, affected_transactions)
+    if quarantined["rows"] or quarantined["removed"]:
+        summary["quarantine"] = quarantined
+    if plan.incremental and "COMMERCE_TRANSACTION_INSIGHT" in run.data_types:
+        summary["transactions_insight"] = _reload_insight_months(conn, run, touched_months)
+    incremental.write_watermark(conn, run, plan)
     return summary
+
+
+def _update_quarantine(conn: Connection, run: ModelRun, quarantine: pd.DataFrame | None, tables: list[str],
+                       affected_transactions: pd.DataFrame | None) -> dict:
+    """This run's quarantine replaces the previous one for what the run rebuilt: a record fixed
+    at the source leaves it. An incremental run rebuilt only its affected transactions."""
+    quarantine = quarantine if quarantine is not None else schema.frame({}, schema.QUARANTINE)
+    found = [f"{t}:{s}:{o}" for t, s, o in zip(quarantine["source_table"], quarantine["source_id"],
+                                                 quarantine["occurrence"], strict=True)]
+    released = 0
+    with key_set(conn) as affected:
+        for table in tables:
+            where = "data_connection_id = :dc AND source_table = :table"
+            if table == TRANSACTIONS_TARGET_TABLE and affected_transactions is not None:
+                affected.add(affected_transactions["source_id"])
+                where += f" AND source_id IN (SELECT k FROM {affected.name})"
+            released += change_missing(
+                conn, "commerce.quarantine", where=where, params={"dc": run.data_connection_id, "table": table},
+                key="source_table || ':' || source_id || ':' || CAST(occurrence AS VARCHAR)", keep=found,
+            )
+    changed = upsert(conn, QUARANTINE_TARGET, frame_rows(quarantine, QUARANTINE_TARGET.column_names))
+    return {"rows": len(quarantine), "changed": changed, "removed": released}
+
+
+def _load_affected_transactions(conn: Connection, run: ModelRun, frames: Iterator[pd.DataFrame],
+                                quarantine: pd.DataFrame | None) -> tuple[dict, set]:
+    """Upsert the rebuilt transactions; delete the affected ones the rebuild no longer produces
+    (unless quarantined: they keep their loaded version). Returns the summary and the months
+    whose insights change (the old rows' and the new rows')."""
+    target, _ = LOAD_TARGETS["transactions"]
+    dc = run.data_connection_id
+    affected = run.staging.read("affected_sources")
+    months: set = set()
+    with key_set(conn) as affected_ids, key_set(conn) as keep:
+        affected_ids.add(commerce_id(dc, t, s) for t, s in zip(affected["object_type"], affected["source_id"], strict=True))
+        months.update(_months_of(conn.execute(sa.text(
+            f"SELECT DISTINCT value_date FROM {target.table} WHERE data_connection_id = :dc "
+            f"AND id IN (SELECT k FROM {affected_ids.name})"), {"dc": dc}).scalars()))
+        rows = changed = 0
+        for frame in frames:
+            keep.add(frame["id"])
+            changed += upsert(conn, target, frame_rows(frame, target.column_names))
+            rows += len(frame)
+            months.update(_months_of(frame["value_date"]))
+        if quarantine is not None:
+            keep.add(i for i, t in zip(quarantine["row_id"], quarantine["source_table"], strict=True)
+                     if t == target.table and i)
+        removed = change_missing(conn, target.table, where=f"data_connection_id = :dc AND id IN (SELECT k FROM {affected_ids.name})",
+                                 params={"dc": dc}, key="id", keep=keep)
+    return {"rows": rows, "changed": changed, "removed": removed, "affected": len(affected)}, months
+
+
+def _months_of(days) -> set:
+    return {month_start(day) for day in map(to_date, days) if day is not None}
+
+
+#: Rows of ``commerce.transactions`` the insights count: the loaded ones not in quarantine (a
+#: quarantined record keeps its previous row, which the full rebuild's insights leave out).
+_COUNTED_TRANSACTIONS = (
+    "FROM commerce.transactions WHERE data_connection_id = :dc AND id NOT IN ("
+    "SELECT row_id FROM commerce.quarantine WHERE data_connection_id = :dc "
+    "AND source_table = 'commerce.transactions' AND row_id IS NOT NULL)"
+)
+
+
+def _reload_insight_months(conn: Connection, run: ModelRun, touched: set) -> dict:
+    """Recompute the transactions insight of the touched months (and of the months after them:
+    MoM growth) from the loaded transactions; every month when the currencies changed."""
+    dc = run.data_connection_id
+    target, _ = LOAD_TARGETS["transactions_insight"]
+    currencies: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for user, currency in conn.execute(sa.text(
+            f"SELECT DISTINCT user_id, currency {_COUNTED_TRANSACTIONS} AND currency IS NOT NULL AND currency <> ''"),
+            {"dc": dc}).all():
+        currencies[(user, dc)].add(currency)
+    loaded = {(user, currency) for user, currency in conn.execute(sa.text(
+        f"SELECT DISTINCT user_id, currency FROM {target.table} WHERE data_connection_id = :dc"), {"dc": dc}).all()}
+    window = month_window(run.now, run.history_months)
+    if loaded != {(user, c) for (user, _), values in currencies.items() for c in values}:
+        touched = set(window)
+    months = sorted((touched | {add_months(m, 1) for m in touched}) & set(window))
+    if not months:
+        return {"months": 0, "rows": 0, "changed": 0, "removed": 0}
+    first, last = add_months(months[0], -1), add_months(months[-1], 1)
+    result = conn.execute(sa.text(
+        f"SELECT user_id, data_connection_id, currency, type, status, source_type, amount, fee_amount, value_date "
+        f"{_COUNTED_TRANSACTIONS} AND value_date >= :first AND value_date < :last"),
+        {"dc": dc, "first": first, "last": last})
+    columns = list(result.keys())
+    chunks = (pd.DataFrame(rows, columns=columns, dtype=object) for rows in iter(lambda: result.fetchmany(run.chunk_rows), []))
+    insight = model.transactions_insight(chunks, now=run.now, history_months=run.history_months,
+                                         only_months=months, currencies=currencies)
+    model.raise_for_batch_failures(model.validate_transactions_insight(insight))
+    changed = upsert(conn, target, frame_rows(insight, target.column_names))
+    removed = change_missing(conn, target.table, where="data_connection_id = :dc", params={"dc": dc},
+                             key="currency", keep=set().union(*currencies.values()))
+    return {"months": len(months), "rows": len(insight), "changed": changed, "removed": removed}
 
 
 def _with_source_payloads(engine: Engine, quarantine: pd.DataFrame) -> pd.DataFrame:

@@ -72,6 +72,8 @@ def _model_run(merchant: dict, context) -> ModelRun:
         history_months=int(params.get("history_months", 12)),
         data_types=tuple(params.get("data_types") or ()),
         staging_root=ObjectStoragePath(settings.staging_url()),
+        full_refresh=bool(params.get("full_refresh", False)),
+        incremental=settings.model_incremental(),
     )
 
 
