@@ -60,3 +60,15 @@ def test_context_manager_closes_own_session_but_not_a_borrowed_one():
         with GoCardlessClient("sandbox_t", environment="sandbox"):
             pass
     assert close.call_count == 1
+
+
+@pytest.mark.parametrize("record_id", ["", ".", ".."])
+def test_an_id_that_is_no_path_segment_is_refused_before_any_request(record_id):
+    """``/payments/..`` would be normalised to ``/`` (another endpoint) by the HTTP stack."""
+    from gocardless_commerce.client.client import UnrequestableIdError
+
+    session = mock.Mock(spec=requests.Session)
+    with GoCardlessClient("token", base_url="http://127.0.0.1:9", session=session) as client:
+        with pytest.raises(UnrequestableIdError, match="cannot name a payments record"):
+            client.get_raw("payments", record_id)
+    session.request.assert_not_called()

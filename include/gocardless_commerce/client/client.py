@@ -234,13 +234,13 @@ class GoCardlessClient:
 
     def get(self, resource: str, id: str) -> dict[str, Any]:
         """``GET /<resource>/<id>``, unwrapped from its envelope."""
-        body = self._call("GET", f"/{resource}/{quote(id, safe='')}")
+        body = self._call("GET", _record_path(resource, id))
         return body.get(resource, body)
 
     def get_raw(self, resource: str, id: str) -> RawRecords:
         """:meth:`get`, the record left as the JSON the API sent and checked against its
         schema like a listed one (a bad record comes back in ``rejected``)."""
-        body = self._call("GET", f"/{resource}/{quote(id, safe='')}", decoder=RAW_BODY_DECODER)
+        body = self._call("GET", _record_path(resource, id), decoder=RAW_BODY_DECODER)
         if resource not in body:
             raise MalformedResponseError(200, detail=f"response without a {resource!r} object")
         return raw_records(resource, msgspec.Raw(b"[" + bytes(body[resource]) + b"]"))
@@ -273,6 +273,19 @@ class GoCardlessClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _record_path(resource: str, id: str) -> str:
+    """``/<resource>/<id>``, the id percent-encoded. An empty, ``.`` or ``..`` id cannot be
+    sent as a path segment (URL normalisation turns ``/payments/..`` into ``/``, another
+    endpoint), and names no GoCardless record: it is refused before any request."""
+    if id in ("", ".", ".."):
+        raise UnrequestableIdError(f"{id!r} cannot name a {resource} record: not requested")
+    return f"/{resource}/{quote(id, safe='')}"
+
+
+class UnrequestableIdError(ValueError):
+    """An id (read from another record's links) that no GET by id can be made for."""
 
 
 def _path(path: str) -> str:

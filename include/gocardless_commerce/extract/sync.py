@@ -42,6 +42,7 @@ from gocardless_commerce import settings
 from gocardless_commerce.extract import landing
 from gocardless_commerce.extract.identity import SeenRecords
 from gocardless_commerce.client import GoCardlessClient
+from gocardless_commerce.client.client import UnrequestableIdError
 from gocardless_commerce.client.errors import GoneError, NotFoundError
 from gocardless_commerce.client.pagination import DEFAULT_PAGE_SIZE, RawRecords, RecordHead
 from gocardless_commerce.client.records import Rejected
@@ -464,8 +465,8 @@ class _Sync:
         for payment_id in wanted:
             try:
                 records = self.client.get_raw("payments", payment_id)
-            except NotFoundError:
-                log.warning("Payment %s of a landed refund does not exist in GoCardless (404)", payment_id)
+            except (NotFoundError, UnrequestableIdError):
+                log.warning("Payment %r of a landed refund does not exist in GoCardless", payment_id)
                 continue
             self._reject("payments", stats, records.rejected)
             fetched.raw.extend(records.raw)
