@@ -461,7 +461,7 @@ class SandboxStore:
 
     def payout_items_page(self, payout_id: str, limit: int, after: str | None) -> Page:
         """Items of one payout in posting order; cursors are item positions."""
-        start = int(after) if after and after.isdigit() else 0
+        start = int(after) if after and after.isascii() and after.isdigit() else 0
         rows = self.conn.execute(
             "SELECT seq, body FROM payout_items WHERE payout = ? AND seq > ? ORDER BY seq LIMIT ?",
             (payout_id, start, limit + 1),

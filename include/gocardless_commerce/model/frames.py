@@ -8,6 +8,7 @@ validation suites quarantine it with the reason. Nothing here raises on bad sour
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -16,6 +17,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 RAW_COLUMNS = ("user_id", "data_connection_id", "id", "created_at", "payload")
+_ASCII_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def _empty(*extra: str) -> pd.DataFrame:
@@ -123,11 +125,13 @@ def strict_date(value: Any) -> date | None:
 
 
 def to_int(value: Any) -> int | None:
+    """An integer, or a string of ASCII digits with an optional sign → ``int``; anything else
+    (a bool, ``"1.5"``, ``"¹"`` — a digit to ``str.isdigit`` but not to ``int``) → ``None``."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _ASCII_INTEGER.fullmatch(value.strip()):
         return int(value)
     return None
 
