@@ -420,3 +420,56 @@ def test_amended_subscriptions_count_at_the_amount_in_force_each_month(sandbox_f
         return sum(insight["expansion_mrr"]), sum(insight["contraction_mrr"])
 
     assert tuple(Decimal(v) for v in loaded) == moves(amount_changes=in_memory) != moves()
+
+
+def _validation_results(engine, run_id: str) -> dict[tuple[str, str], tuple[int, int, int]]:
+    with transaction(engine) as conn:
+        rows = conn.execute(sa.text(
+            "SELECT source_table, rule, evaluated, failed, chunks FROM meta.validation_results WHERE run_id = :run"),
+            {"run": run_id}).all()
+    return {(table, rule): (int(evaluated), int(failed), int(chunks)) for table, rule, evaluated, failed, chunks in rows}
+
+
+def test_rule_counts_add_up_every_chunk_and_a_rerun_replaces_them(model_sandbox, warehouse, tmp_path, monkeypatch):
+    monkeypatch.setenv("GC_COMMERCE_DATA_DIR", str(tmp_path / "data"))
+    _extract(model_sandbox, warehouse)
+    _land_bad_records(warehouse)
+    run = dataclasses.replace(_model_run(), chunk_rows=50)  # the orphan refund sits chunks after the first
+    summary = _run_stages(warehouse, run)
+    results = _validation_results(warehouse, run.run_id)
+    by_rule = summary["validate"]["transactions"]["quarantined_by_rule"]
+    for rule, quarantined in by_rule.items():
+        assert results[("commerce.transactions", rule)][1] == quarantined, rule
+    evaluated, failed, chunks = results[("commerce.transactions", "refund_payment_in_raw")]
+    assert failed == 1 and chunks > 5
+    assert results[("commerce.transactions", "id_not_null")][0] == sum(
+        summary["validate"]["transactions"][k] for k in ("valid", "quarantined"))  # every row of every chunk
+    assert results[("commerce.transactions_insight", "columns_match_contract")] == (1, 0, 1)
+    assert {table for table, _ in results} == {"commerce.transactions", "commerce.subscriptions",
+                                               "commerce.transactions_insight", "commerce.subscriptions_insight"}
+
+    _run_stages(warehouse, run)  # the same run again: its rows are replaced, not added
+    assert _validation_results(warehouse, run.run_id) == results
+    with transaction(warehouse) as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM meta.validation_results")).scalar_one() == len(results)
+
+
+def test_data_docs_show_every_chunk_offline_and_keep_earlier_runs(model_sandbox, warehouse, tmp_path, monkeypatch):
+    monkeypatch.setenv("GC_COMMERCE_DATA_DIR", str(tmp_path / "data"))
+    _extract(model_sandbox, warehouse)
+    _land_bad_records(warehouse)
+    first = dataclasses.replace(_model_run("manual__first"), chunk_rows=50)
+    summary = _run_stages(warehouse, first)
+    _run_stages(warehouse, dataclasses.replace(first, run_id="manual__second"))
+    root = tmp_path / "data" / "gx_data_docs"
+    run_page = root / "runs" / DC / "manual__first" / "index.html"
+    assert summary["validate"]["data_docs"] == run_page.resolve().as_uri()
+    text = run_page.read_text()
+    assert "refund_payment_in_raw" in text and "row(s) quarantined" in text
+    facts = json.loads((run_page.parent / "run.json").read_text())
+    pages = facts["tables"]["commerce.transactions"]["pages"]
+    assert pages[0] == 0 and len(pages) > 1  # the first chunk and the later ones that broke a rule
+    for page in root.rglob("*.html"):
+        assert "https://" not in page.read_text() and "http://" not in page.read_text(), page
+    index = (root / "index.html").read_text()
+    assert "manual__first" in index and "manual__second" in index

@@ -19,7 +19,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -42,6 +42,13 @@ from gocardless_commerce.model.transactions import (
     transactions_frame,
 )
 from gocardless_commerce.model.raw_reader import DEFAULT_CHUNK_ROWS, RawReader, read_raw
+from gocardless_commerce.model.validation import (
+    SUBSCRIPTIONS_INSIGHT_TABLE,
+    SUBSCRIPTIONS_TABLE,
+    TRANSACTIONS_INSIGHT_TABLE,
+    TRANSACTIONS_TABLE,
+    default_docs_dir,
+)
 from gocardless_commerce.warehouse.engine import Session, is_duckdb, parse_size, transaction
 from gocardless_commerce.warehouse.loader import (
     Column,
@@ -211,33 +218,44 @@ def validate(engine: Engine, run: ModelRun) -> dict:
     """Row-level problems go to quarantine; a batch-level failure fails here, before any load.
 
     Each staged chunk is validated on its own (rows are independent; a refund is checked
-    against its payment wherever that payment is). Data Docs are built for each table's first
-    chunk; every failed row of every chunk is in the quarantine.
+    against its payment wherever that payment is). Every rule's evaluated and failed counts are
+    summed over all chunks (staged for the load: ``meta.validation_results``) and shown on the
+    run's Data Docs page, with GX's page of the first chunk and of every chunk that broke a rule
+    (:mod:`.data_docs`); every failed row of every chunk is in the quarantine.
     """
+    from gocardless_commerce.model import data_docs
+    from gocardless_commerce.model.quality import RuleTotals
+
     summary: dict = {}
     staging = run.staging
     refunded = frame_to_decimals(staging.read("refunded_payment_amounts"))
     checks = (
-        ("transactions", lambda frame, **kw: model.validate_transactions(frame, payment_amounts=refunded, **kw)),
-        ("subscriptions", model.validate_subscriptions),
+        (TRANSACTIONS_TABLE, "transactions",
+         lambda frame, **kw: model.validate_transactions(frame, payment_amounts=refunded, **kw)),
+        (SUBSCRIPTIONS_TABLE, "subscriptions", model.validate_subscriptions),
     )
-    quarantined = []
-    for name, check in checks:
+    docs = _run_docs(run)
+    totals, pages, chunks, quarantined = RuleTotals(), defaultdict(list), Counter(), []
+    validated_at = datetime.now(UTC).replace(tzinfo=None)
+    for table, name, check in checks:
         staging.clear_parts(f"{name}_valid")
         if not staging.has_parts(name):
             continue
+        docs.clear(table)
         counts: dict = {"valid": 0, "quarantined": 0, "quarantined_by_rule": Counter()}
         for number, frame in enumerate(staging.read_parts(name)):
-            outcome = check(frame, now=run.now, run_id=run.run_id, build_docs=number == 0)
+            outcome = check(frame, now=run.now, run_id=run.run_id, build_docs=False)
             model.raise_for_batch_failures(outcome)
             staging.save_part(f"{name}_valid", number, outcome.valid)
             quarantined.append(outcome.quarantine)
+            totals.add(table, outcome.rule_results)
+            chunks[table] += 1
             counts["valid"] += len(outcome.valid)
             counts["quarantined"] += len(outcome.quarantine)
             counts["quarantined_by_rule"].update(rule for rules in outcome.quarantine["failed_rules"] for rule in rules)
-            if outcome.docs_url:
-                summary["data_docs"] = outcome.docs_url
-                log.info("Great Expectations Data Docs for %s: %s", name, outcome.docs_url)
+            if (number == 0 or len(outcome.quarantine)) and len(pages[table]) < data_docs.MAX_PAGES:
+                data_docs.write_page(outcome.gx_result, docs.chunk_page(table, number))
+                pages[table].append(number)
             for row in outcome.quarantine.head(20).itertuples():
                 log.warning("Quarantined %s %s: %s", row.source_table, row.source_id, ", ".join(row.failed_rules))
         counts["quarantined_by_rule"] = dict(sorted(counts["quarantined_by_rule"].items()))
@@ -245,10 +263,42 @@ def validate(engine: Engine, run: ModelRun) -> dict:
             log.warning("Quarantined %d %s row(s), by rule: %s", counts["quarantined"], name, counts["quarantined_by_rule"])
         summary[name] = counts
     staging.save_json("valid_rows", {name: counts["valid"] for name, counts in summary.items() if isinstance(counts, dict)})
+    staging.save_json("validation_results", {"validated_at": validated_at.isoformat(), "tables": totals.as_dict()})
     quarantine = pd.concat(quarantined, ignore_index=True) if quarantined else schema.frame({}, schema.QUARANTINE)
     staging.save("quarantine", _with_source_payloads(engine, quarantine))
+    if chunks:
+        by_table = Counter({table: 0 for table in chunks})
+        by_table.update(quarantine["source_table"])
+        summary["data_docs"] = docs.record(validated_at.isoformat(), totals.as_dict(), pages=pages, chunks=chunks,
+                                           quarantined=by_table)
+        log.info("Great Expectations Data Docs of this run: %s", summary["data_docs"])
     log.info("Validated %s: %s", run.data_connection_id, summary)
     return summary
+
+
+def _run_docs(run: ModelRun):
+    from gocardless_commerce.model.data_docs import RunDocs
+
+    return RunDocs(default_docs_dir(), run.data_connection_id, run.user_id, run.run_id)
+
+
+def _check_insight(run: ModelRun, table: str, validate, insight: pd.DataFrame) -> None:
+    """Validate an insight (a failure stops the run); its rule results join the run's."""
+    from gocardless_commerce.model import data_docs
+    from gocardless_commerce.model.quality import RuleTotals
+
+    outcome = validate(insight, build_docs=False)
+    docs = _run_docs(run)
+    docs.clear(table)
+    data_docs.write_page(outcome.gx_result, docs.chunk_page(table, 0))
+    model.raise_for_batch_failures(outcome)
+    staged = run.staging.read_json("validation_results") or {"validated_at": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+                                                             "tables": {}}
+    totals = RuleTotals()
+    totals.add(table, outcome.rule_results)
+    staged["tables"].update(totals.as_dict())
+    run.staging.save_json("validation_results", staged)
+    docs.record(staged["validated_at"], totals.as_dict(), pages={table: [0]}, chunks={table: 1}, quarantined={table: 0})
 
 
 def build_insights(engine: Engine, run: ModelRun) -> dict:
@@ -262,7 +312,7 @@ def build_insights(engine: Engine, run: ModelRun) -> dict:
         insight = model.transactions_insight(
             staging.read_parts("transactions_valid"), now=run.now, history_months=run.history_months
         )
-        model.raise_for_batch_failures(model.validate_transactions_insight(insight))
+        _check_insight(run, TRANSACTIONS_INSIGHT_TABLE, model.validate_transactions_insight, insight)
         staging.save("transactions_insight", insight)
         summary["transactions_insight"] = len(insight)
     if "COMMERCE_SUBSCRIPTION_INSIGHT" in run.data_types:
@@ -273,7 +323,7 @@ def build_insights(engine: Engine, run: ModelRun) -> dict:
             amount_changes=pd.concat(list(staging.read_parts("subscription_amounts")) or [no_amount_changes()],
                                      ignore_index=True),
         )
-        model.raise_for_batch_failures(model.validate_subscriptions_insight(insight))
+        _check_insight(run, SUBSCRIPTIONS_INSIGHT_TABLE, model.validate_subscriptions_insight, insight)
         staging.save("subscriptions_insight", insight)
         summary["subscriptions_insight"] = len(insight)
     log.info("Insights of %s: %s", run.data_connection_id, summary)
@@ -388,8 +438,20 @@ def _load(conn: Connection, run: ModelRun, plan: incremental.Plan, quarantine: p
         summary["quarantine"] = quarantined
     if plan.incremental and "COMMERCE_TRANSACTION_INSIGHT" in run.data_types:
         summary["transactions_insight"] = _reload_insight_months(conn, run, touched_months)
+    _write_validation_results(conn, run)
     incremental.write_watermark(conn, run, plan)
     return summary
+
+
+def _write_validation_results(conn: Connection, run: ModelRun) -> None:
+    """The run's rule totals (validate and insights stages) to ``meta.validation_results``."""
+    from gocardless_commerce.model.quality import write_validation_results
+
+    staged = run.staging.read_json("validation_results")
+    if staged:
+        write_validation_results(conn, user_id=run.user_id, data_connection_id=run.data_connection_id,
+                                 run_id=run.run_id, validated_at=datetime.fromisoformat(staged["validated_at"]),
+                                 tables=staged["tables"])
 
 
 def _update_quarantine(conn: Connection, run: ModelRun, quarantine: pd.DataFrame | None, tables: list[str],

@@ -47,11 +47,29 @@ class BatchValidationError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class RuleResult:
+    """What one rule saw in one validated frame. ``evaluated``: the rows it applied to (rows
+    whose checked value is not missing), or 1 for a rule on the whole table; ``failed``: the
+    rows that broke it (1 for a broken table rule). ``column`` is the contract column checked,
+    ``None`` when the rule reads a helper column or the whole table."""
+
+    rule: str
+    column: str | None
+    level: str  # "row" (quarantines rows) or "batch" (fails the run)
+    evaluated: int
+    failed: int
+    description: str
+
+
+@dataclass(frozen=True)
 class ValidationOutcome:
     valid: pd.DataFrame  # the input rows that passed every row-level rule, input dtypes
     quarantine: pd.DataFrame  # columns of schema.QUARANTINE
     batch_failures: list[str] = field(default_factory=list)  # one message per failed batch rule
-    docs_url: str | None = None  # file:// URL of the GX Data Docs index, when built
+    docs_url: str | None = None  # file:// URL of the GX Data Docs page of this validation, when built
+    rule_results: tuple[RuleResult, ...] = ()  # one per rule, in rule order
+    #: GX's ExpectationSuiteValidationResult, to render a Data Docs page later (model.data_docs)
+    gx_result: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -334,6 +352,8 @@ class _SuiteResult:
     failed_rows: dict[int, list[str]]  # prepared row position → failed row rules, in rule order
     batch_failures: list[str]
     docs_url: str | None
+    rule_results: tuple[RuleResult, ...]
+    gx_result: Any
 
 
 def _raised(exception_info: Any) -> str | None:
@@ -348,9 +368,10 @@ def _raised(exception_info: Any) -> str | None:
     return None
 
 
-#: Checkpoints without Data Docs, by table and expectations. Building a context and adding a
-#: suite's expectations costs about as much as validating 10,000 rows, and a stage validates
-#: chunk after chunk with the same rules: the later chunks reuse the first one's checkpoint.
+#: Checkpoints by table and expectations. Building a context and adding a suite's expectations
+#: costs about as much as validating 10,000 rows, and a stage validates chunk after chunk with
+#: the same rules: the later chunks reuse the first one's checkpoint. Data Docs pages are
+#: rendered from the results (:mod:`.data_docs`), not by a checkpoint action.
 _CHECKPOINTS: dict[tuple, Any] = {}
 
 
@@ -365,46 +386,83 @@ def _expectations(rules: Sequence[Rule]) -> list:
     return built
 
 
+def _checked_column(kwargs: Mapping[str, Any]) -> str | None:
+    """The contract column a rule checks; helper columns (``_…``) and table rules have none."""
+    columns = [kwargs[k] for k in ("column", "column_A") if isinstance(kwargs.get(k), str)]
+    columns += list(kwargs.get("column_list") or [])
+    named = [c for c in columns if not c.startswith("_")]
+    return ", ".join(named) if named else None
+
+
+def describe_expectation(kind: str, kwargs: Mapping[str, Any]) -> str:
+    """The expectation as a reader sees it: its GX type and arguments (long sets shortened)."""
+    shown = []
+    for key, value in kwargs.items():
+        if key in ("batch_id", "result_format", "meta") or value is None:
+            continue
+        if isinstance(value, (list, tuple, set)):
+            values = [str(v) for v in value]
+            value = "[" + ", ".join(values[:8]) + (", …" if len(values) > 8 else "") + "]"
+        shown.append(f"{key}={value}")
+    return f"{kind}({', '.join(shown)})"
+
+
+def _rule_result(rule: Rule, result: Any, failed_rows: int) -> RuleResult:
+    details = result.result or {}
+    config = result.expectation_config
+    if "element_count" in details:
+        evaluated = int(details["element_count"] or 0) - int(details.get("missing_count") or 0)
+        failed = failed_rows if rule.row else int(details.get("unexpected_count") or 0)
+        failed = failed or (0 if result.success else 1)  # a rule that could not run failed too
+    else:
+        evaluated, failed = 1, 0 if result.success else 1
+    return RuleResult(rule.name, _checked_column(config.kwargs), "row" if rule.row else "batch",
+                      evaluated, failed, describe_expectation(config.type, config.kwargs))
+
+
 def _run_suite(table: str, prepared: pd.DataFrame, rules: Sequence[Rule], sample_columns: Sequence[str],
-               docs_dir: Path | None) -> _SuiteResult:
+               docs_page: Path | None) -> _SuiteResult:
     by_name = {rule.name: rule for rule in rules}
     expectations = _expectations(rules)
     key = (table, tuple(repr(expectation) for expectation in expectations))
-    checkpoint = _CHECKPOINTS.get(key) if docs_dir is None else None
+    checkpoint = _CHECKPOINTS.get(key)
     if checkpoint is None:
-        checkpoint, context = _new_checkpoint(table, expectations, docs_dir)
-        if docs_dir is None:
-            if len(_CHECKPOINTS) >= 8:
-                _CHECKPOINTS.clear()
-            _CHECKPOINTS[key] = checkpoint
+        checkpoint = _new_checkpoint(table, expectations)
+        if len(_CHECKPOINTS) >= 8:
+            _CHECKPOINTS.clear()
+        _CHECKPOINTS[key] = checkpoint
     run = checkpoint.run(batch_parameters={"dataframe": prepared})
-    name = table.replace(".", "_")
-    docs_url = context.get_docs_sites_urls(site_name=name)[0]["site_url"] if docs_dir is not None else None
 
     failed_rows: dict[int, list[str]] = defaultdict(list)
-    batch_failures = []
+    batch_failures, rule_results, gx_result = [], [], None
     order = {rule.name: position for position, rule in enumerate(rules)}
     for suite_result in run.run_results.values():
+        gx_result = suite_result
         for result in sorted(suite_result.results, key=lambda r: order[r.expectation_config.meta["rule"]]):
-            if result.success:
-                continue
             rule = by_name[result.expectation_config.meta["rule"]]
             details = result.result or {}
             error = _raised(result.exception_info)
             rows = [int(i[ROW_MARKER]) for i in details.get("unexpected_index_list") or [] if ROW_MARKER in i]
-            if rule.row and rows and not error:
+            quarantines = rule.row and rows and not error and not result.success
+            rule_results.append(_rule_result(rule, result, len(rows) if quarantines else 0))
+            if result.success:
+                continue
+            if quarantines:
                 for row in rows:
                     failed_rows[row].append(rule.name)
             else:
                 batch_failures.append(_describe_failure(table, rule, result, rows, error, prepared, sample_columns))
-    if docs_dir is not None:
+    docs_url = None
+    if docs_page is not None and gx_result is not None:
+        from gocardless_commerce.model import data_docs
+
+        docs_url = data_docs.write_page(gx_result, docs_page)
         log.info("GX Data Docs for %s: %s", table, docs_url)
-    return _SuiteResult(dict(failed_rows), batch_failures, docs_url)
+    return _SuiteResult(dict(failed_rows), batch_failures, docs_url, tuple(rule_results), gx_result)
 
 
-def _new_checkpoint(table: str, expectations: list, docs_dir: Path | None) -> tuple[Any, Any]:
-    """An ephemeral GX context with the table's suite, its pandas batch and a checkpoint (with
-    a Data Docs site under ``docs_dir``, if given); returns the checkpoint and the context."""
+def _new_checkpoint(table: str, expectations: list) -> Any:
+    """An ephemeral GX context with the table's suite, its pandas batch and a checkpoint."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -417,19 +475,8 @@ def _new_checkpoint(table: str, expectations: list, docs_dir: Path | None) -> tu
     batch = context.data_sources.add_pandas(name).add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_MARKER]}
-    actions = []
-    if docs_dir is not None:
-        site_dir = Path(docs_dir) / name
-        site_dir.mkdir(parents=True, exist_ok=True)
-        context.add_data_docs_site(site_name=name, site_config={
-            "class_name": "SiteBuilder",
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir.resolve())},
-        })
-        actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[name]))
-    checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name=name, validation_definitions=[definition], actions=actions, result_format=result_format))
-    return checkpoint, context
+    return context.checkpoints.add(gx.Checkpoint(
+        name=name, validation_definitions=[definition], actions=[], result_format=result_format))
 
 
 def _describe_failure(table, rule, result, rows, error, prepared, sample_columns) -> str:
@@ -513,8 +560,8 @@ def _validate_records(
     for name, series in extra.items():
         prepared[name] = series.set_axis(prepared.index)
     rules = [*rules, _columns_match([*contract, ROW_MARKER, *extra])]
-    docs = _docs_dir(docs_dir, build_docs)
-    result = _run_suite(table, prepared, rules, ("id", "source_id", "data_connection_id"), docs)
+    result = _run_suite(table, prepared, rules, ("id", "source_id", "data_connection_id"),
+                        _docs_page(table, docs_dir, build_docs))
 
     bad = sorted(result.failed_rows)
     object_types = object_type_of(original)
@@ -542,13 +589,16 @@ def _validate_records(
         for name in schema.QUARANTINE:
             quarantine[name].append(values[name])
     valid = original.drop(index=bad).reset_index(drop=True)
-    return ValidationOutcome(valid, schema.frame(quarantine, schema.QUARANTINE), result.batch_failures, result.docs_url)
+    return ValidationOutcome(valid, schema.frame(quarantine, schema.QUARANTINE), result.batch_failures,
+                             result.docs_url, result.rule_results, result.gx_result)
 
 
-def _docs_dir(docs_dir, build_docs: bool) -> Path | None:
+def _docs_page(table: str, docs_dir, build_docs: bool) -> Path | None:
+    """``<docs_dir>/<table>/index.html``: the page of a validation run on its own (a model run
+    renders its pages itself, one per run and chunk: :mod:`.data_docs`)."""
     if not build_docs:
         return None
-    return Path(docs_dir) if docs_dir is not None else default_docs_dir()
+    return (Path(docs_dir) if docs_dir is not None else default_docs_dir()) / table.replace(".", "_") / "index.html"
 
 
 def _transaction_object_type(frame: pd.DataFrame) -> pd.Series:
@@ -570,8 +620,8 @@ def validate_transactions(
     ``frames`` (optional) supplies the raw GoCardless record for each quarantined row's
     ``payload["source"]``. ``payment_amounts`` (transaction id → amount) lets a chunk of
     refunds be checked against payments validated in another chunk. ``docs_dir`` defaults to
-    ``settings.data_dir() / "gx_data_docs"``; the site is built in its
-    ``commerce_transactions`` sub-folder.
+    ``settings.data_dir() / "gx_data_docs"``; the page is written to its
+    ``commerce_transactions/index.html`` (``build_docs=False``: none).
     """
     now = as_timestamp(now)
     return _validate_records(
@@ -610,8 +660,9 @@ def _validate_insight(table, frame, contract, rules, helpers, amounts, docs_dir,
         if column in prepared:
             prepared[column] = _as_float(prepared[column])
     rules = [*rules, _columns_match([*contract, ROW_MARKER, *extra])]
-    result = _run_suite(table, prepared, rules, (*_INSIGHT_KEYS, *extra), _docs_dir(docs_dir, build_docs))
-    return ValidationOutcome(original, schema.empty(schema.QUARANTINE), result.batch_failures, result.docs_url)
+    result = _run_suite(table, prepared, rules, (*_INSIGHT_KEYS, *extra), _docs_page(table, docs_dir, build_docs))
+    return ValidationOutcome(original, schema.empty(schema.QUARANTINE), result.batch_failures, result.docs_url,
+                             result.rule_results, result.gx_result)
 
 
 def validate_transactions_insight(
