@@ -1,4 +1,4 @@
-"""The FastAPI app of the Commerce API, and the light handle the Airflow plugin mounts.
+"""The FastAPI app of the Commerce API and its pages, and the light handle the Airflow plugin mounts.
 
 Every Airflow process loads plugins (the scheduler, the DAG processor, each task), but only the
 API server serves them: :class:`LazyApp` builds the app (and imports Airflow's security module,
@@ -16,7 +16,7 @@ API_PREFIX = "/api/v6"
 def create_app():
     from fastapi import FastAPI
 
-    from gocardless_commerce.api import data_connections, providers, reads, syncs, users
+    from gocardless_commerce.api import data_connections, pages, providers, reads, syncs, users
     from gocardless_commerce.api.errors import ERROR_RESPONSES, install_error_handlers
 
     app = FastAPI(
@@ -31,6 +31,7 @@ def create_app():
     install_error_handlers(app)
     for module in (providers, users, data_connections, syncs, reads):
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(pages.router)  # the pages calling the API: /commerce/ui/<page>
     return app
 
 
