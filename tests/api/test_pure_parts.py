@@ -82,3 +82,52 @@ def test_a_dag_run_becomes_a_qard_sync_status(state, failed, connection, expecte
     from gocardless_commerce.api.syncs import sync_status
 
     assert sync_status(state, failed, connection) == expected
+
+
+# -- data quality -------------------------------------------------------------------------------
+def test_data_docs_paths_stay_inside_the_folder(tmp_path):
+    from gocardless_commerce.api.data_quality import docs_file
+    from gocardless_commerce.api.errors import ApiError
+
+    (tmp_path / "runs" / "dc" / "r").mkdir(parents=True)
+    (tmp_path / "index.html").write_text("all runs")
+    (tmp_path / "runs" / "dc" / "r" / "index.html").write_text("one run")
+    (tmp_path.parent / "secret.html").write_text("not served")
+    assert docs_file(tmp_path, "") == (tmp_path / "index.html").resolve()
+    assert docs_file(tmp_path, "runs/dc/r/") == (tmp_path / "runs/dc/r/index.html").resolve()
+    for outside in ("../secret.html", "runs/../../secret.html", "/etc/passwd", "runs/dc/r/missing.html", "x.py"):
+        with pytest.raises(ApiError):
+            docs_file(tmp_path, outside)
+
+
+def test_a_run_lists_its_tables_and_rules_and_counts_the_failed_ones(tmp_path, monkeypatch):
+    from gocardless_commerce.api.data_quality import run_view
+
+    monkeypatch.setenv("GC_COMMERCE_DATA_DIR", str(tmp_path))
+    rule = {"source_table": "commerce.transactions", "column_name": "currency", "level": "row", "chunks": 3,
+            "description": "expect_column_values_to_be_in_set(column=currency)"}
+    view = run_view({"run_id": "r1", "data_connection_id": "dc-1", "validated_at": "2026-12-01T00:00:00"}, [
+        {**rule, "rule": "currency_in_set", "evaluated": 120, "failed": 2},
+        {**rule, "rule": "id_not_null", "column_name": "id", "evaluated": 122, "failed": 0},
+    ])
+    assert view["tables"] == [{"table": "commerce.transactions", "failed_rules": 1, "rules": [
+        {"rule": "currency_in_set", "column": "currency", "level": "row", "evaluated": 120, "failed": 2, "chunks": 3,
+         "description": "expect_column_values_to_be_in_set(column=currency)"},
+        {"rule": "id_not_null", "column": "id", "level": "row", "evaluated": 122, "failed": 0, "chunks": 3,
+         "description": "expect_column_values_to_be_in_set(column=currency)"},
+    ]}]
+    assert view["data_docs_url"] is None  # no page written for it
+
+
+def test_a_quarantined_row_names_each_failed_rule_with_the_reason_of_its_last_run():
+    from gocardless_commerce.api.data_quality import quarantined_view
+
+    row = {"data_connection_id": "dc-1", "source_table": "commerce.transactions", "source_id": "PM1", "occurrence": 1,
+           "row_id": "tx-1", "first_run_id": "r0", "last_run_id": "r1",
+           "failed_rules": '["currency_in_set", "amount_non_negative"]', "payload": '{"row": {"currency": "XYZ"}}'}
+    reasons = {("dc-1", "r1", "commerce.transactions", "currency_in_set"): "in set [EUR, GBP]",
+               ("dc-1", "r0", "commerce.transactions", "amount_non_negative"): "an older run's"}
+    view = quarantined_view(row, reasons)
+    assert view["failed_rules"] == [{"rule": "currency_in_set", "reason": "in set [EUR, GBP]"},
+                                    {"rule": "amount_non_negative", "reason": None}]
+    assert view["row"] == {"currency": "XYZ"}

@@ -16,7 +16,7 @@ API_PREFIX = "/api/v6"
 def create_app():
     from fastapi import FastAPI
 
-    from gocardless_commerce.api import data_connections, pages, providers, reads, syncs, users
+    from gocardless_commerce.api import data_connections, data_quality, pages, providers, reads, syncs, users
     from gocardless_commerce.api.errors import ERROR_RESPONSES, install_error_handlers
 
     app = FastAPI(
@@ -29,9 +29,10 @@ def create_app():
         redoc_url=None,
     )
     install_error_handlers(app)
-    for module in (providers, users, data_connections, syncs, reads):
+    for module in (providers, users, data_connections, syncs, reads, data_quality):
         app.include_router(module.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router)  # the pages calling the API: /commerce/ui/<page>
+    app.include_router(data_quality.docs_router)  # the Data Docs: /commerce/data-docs/…
     return app
 
 

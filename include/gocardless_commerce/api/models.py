@@ -311,3 +311,67 @@ class TransactionsInsightPage(Page):
 class SubscriptionsInsightPage(Page):
     result: list[SubscriptionsInsight]
 
+
+
+# -- data quality -----------------------------------------------------------------------------
+DataConnectionIdQuery = Annotated[str | None, Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+class DataQualityRunQuery(Paging):
+    data_connection_id: DataConnectionIdQuery = None
+
+
+class QuarantineQuery(Paging):
+    data_connection_id: DataConnectionIdQuery = None
+    table: str | None = Field(None, max_length=60, pattern=r"^commerce\.[a-z_]+$",
+                              description="The commerce table, e.g. commerce.transactions")
+    rule: str | None = Field(None, max_length=80, pattern=r"^[a-z0-9_]+$", description="A rule name, e.g. currency_in_set")
+
+
+class RuleCount(BaseModel):
+    rule: str
+    column: str | None = Field(description="The commerce column checked; null for a derived value or the whole table")
+    level: Literal["row", "batch"] = Field(description="row: quarantines the row; batch: fails the run")
+    evaluated: int = Field(description="Rows the rule applied to, over all chunks (1 per chunk for a table rule)")
+    failed: int = Field(description="Rows that broke it, over all chunks")
+    chunks: int
+    description: str = Field(description="The Great Expectations expectation behind the rule")
+
+
+class TableRules(BaseModel):
+    table: str
+    rules: list[RuleCount]
+    failed_rules: int = Field(description="How many of its rules failed at least once")
+
+
+class DataQualityRun(BaseModel):
+    run_id: str = Field(description="The Airflow run id")
+    data_connection_id: str
+    validated_at: UtcDateTime
+    tables: list[TableRules]
+    data_docs_url: str | None = Field(description="The run's Data Docs page, relative to /commerce/")
+
+
+class DataQualityRunPage(Page):
+    result: list[DataQualityRun]
+
+
+class FailedRule(BaseModel):
+    rule: str
+    reason: str | None = Field(description="The expectation behind the rule in the run that quarantined the row")
+
+
+class QuarantinedRow(BaseModel):
+    data_connection_id: str
+    source_table: str
+    source_id: str = Field(description="The GoCardless id of the record")
+    occurrence: int
+    row_id: str | None
+    first_run_id: str
+    last_run_id: str
+    failed_rules: list[FailedRule]
+    row: dict = Field(description="The commerce row as the model built it")
+
+
+class QuarantinePage(Page):
+    result: list[QuarantinedRow]
