@@ -40,7 +40,7 @@ function runSection(run) {
   const docs = run.data_docs_url
     ? topLink("Data Docs of this run", new URL(`../${run.data_docs_url}`, document.baseURI).href, { id: "run-data-docs" })
     : el("span", { className: "cc-muted" }, "no Data Docs page for this run");
-  return el("div", { id: "run" },
+  return el("div", { id: "run-rules" },
     el("p", {}, `Run ${run.run_id} of data connection ${run.data_connection_id}, validated ${formatDateTime(run.validated_at)}. `,
       "Counts are summed over every chunk the run validated. ", docs, " · ",
       topLink("all runs' Data Docs", DATA_DOCS_ROOT.href)),
