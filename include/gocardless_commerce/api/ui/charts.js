@@ -64,7 +64,7 @@ export function monthlyBarChart({ title, months, partial, series, format, id }) 
       }, svgEl("title", {}, `${month.slice(0, 7)}${partial[i] ? " (month to date)" : ""} · ${s.name}: ${format(value)}`));
       svg.append(bar);
     }
-    if (i % labelEvery === 0 || partial[i]) {
+    if ((months.length - 1 - i) % labelEvery === 0) { // counted from the newest month, always labelled
       svg.append(svgEl("text", { x: x + barWidth / 2, y: HEIGHT - MARGIN.bottom + 14, "text-anchor": "middle" }, month.slice(0, 7)));
     }
     if (partial[i]) {

@@ -78,7 +78,11 @@ function actionButton(label, rowMessage, action, props = {}) {
 }
 
 function syncCell(run) {
-  if (!run) return el("td", {}, el("span", { className: "cc-muted" }, "never synced"));
+  if (!run) return el("td", { "data-field": "sync" }, el("span", { className: "cc-muted" }, "never synced"));
+  if (run.unreadable) {
+    return el("td", { "data-field": "sync" }, el("span", { className: "cc-error cc-small" },
+      `could not be read: ${run.unreadable.message}`));
+  }
   const when = run.finished_at || run.started_at || run.created_at;
   const counts = run.counts
     ? `${run.counts.records_landed} records landed, ${run.counts.records_changed} changed` +
@@ -98,7 +102,7 @@ function merchantRow(user, connection, run) {
     actions.append(actionButton(label, rowMessage, () => connect(user, connection, rowMessage),
       { className: "cc-primary", "data-action": "connect" }));
   } else {
-    const busy = run && BUSY_SYNC.has(run.status);
+    const busy = Boolean(run && BUSY_SYNC.has(run.status));
     actions.append(actionButton("Sync", rowMessage, () => sync(user, rowMessage),
       { "data-action": "sync", title: busy ? "A sync is running: a new one would be refused (409)" : "Start a sync now" }));
   }
@@ -107,7 +111,7 @@ function merchantRow(user, connection, run) {
     ? el("div", { className: "cc-actions cc-small" },
       topLink("DAG", airflowUrl("dags", dagId), { "data-link": "dag" }),
       topLink("Runs", airflowUrl("dags", dagId, "runs"), { "data-link": "runs" }),
-      run && topLink("Last run", airflowUrl("dags", dagId, "runs", run.id), { "data-link": "last-run" }))
+      run && run.id && topLink("Last run", airflowUrl("dags", dagId, "runs", run.id), { "data-link": "last-run" }))
     : el("span", { className: "cc-muted cc-small" }, "no DAG until connected");
   return el("tr", { "data-user-id": user.id },
     el("td", {}, el("div", { "data-field": "name" }, user.name), el("div", { className: "cc-small cc-muted" }, user.id)),
@@ -158,7 +162,8 @@ async function refresh() {
     return;
   }
   const shown = users.map((user) => ({ user, connection: shownConnection(user) }));
-  const syncs = await Promise.all(shown.map(({ user, connection }) => latestSync(user, connection).catch(() => null)));
+  const syncs = await Promise.all(shown.map(({ user, connection }) =>
+    latestSync(user, connection).catch((error) => ({ unreadable: error }))));
   const keptMessages = new Map(); // row messages survive a refresh (an error must stay readable)
   for (const row of tableHolder.querySelectorAll("tr[data-user-id]")) {
     const message = row.querySelector(".cc-row-message");
@@ -178,7 +183,7 @@ async function refresh() {
   tableHolder.replaceChildren(table);
   messages.replaceChildren();
   const busy = shown.some(({ connection }, i) => (connection && connection.status === "CONNECTING") ||
-    (syncs[i] && BUSY_SYNC.has(syncs[i].status)));
+    (syncs[i] && (syncs[i].unreadable || BUSY_SYNC.has(syncs[i].status))));
   if (busy) scheduleRefresh(REFRESH_MS);
 }
 
