@@ -3,12 +3,13 @@ sync status of a DAG run."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from gocardless_commerce.api.oauth_state import InvalidStateError, new_nonce, sign_state, verify_state
-from gocardless_commerce.api.paging import MAX_PER_PAGE, decimal_text, money, page_body, page_window
+from gocardless_commerce.api.paging import MAX_PER_PAGE, decimal_text, is_partial_month, money, page_body, page_window
 
 SECRET = b"k" * 32
 
@@ -82,6 +83,17 @@ def test_a_dag_run_becomes_a_qard_sync_status(state, failed, connection, expecte
     from gocardless_commerce.api.syncs import sync_status
 
     assert sync_status(state, failed, connection) == expected
+
+
+@pytest.mark.parametrize("month, today, partial", [
+    (date(2026, 12, 1), date(2026, 12, 3), True),  # the current month, December: the year turns
+    (date(2026, 12, 1), date(2027, 1, 1), False),
+    (date(2026, 11, 1), date(2026, 11, 30), True),
+    (date(2026, 11, 1), date(2026, 12, 1), False),  # over at midnight UTC of the next month's first day
+    (date(2027, 1, 1), date(2026, 12, 3), True),  # a future month is not over either
+])
+def test_a_month_is_partial_until_the_first_day_of_the_next(month, today, partial):
+    assert is_partial_month(month, today) is partial
 
 
 # -- data quality -------------------------------------------------------------------------------

@@ -3,15 +3,15 @@ Chromium, shows them as the characters typed (no injected heading, link or image
 
 Heavy (an Airflow metadata DB, the api-server, a browser: about a minute), so marked ``browser``
 (``make test`` runs it; ``-m "not browser"`` leaves it out). Needs ``chromium`` and
-``chromium-driver`` (apt; ``make test`` installs them when missing) and selenium (the ``test`` extra). The screenshots are kept in the
-test's temporary folder (their paths are printed) for a person to look at.
+``chromium-driver`` (apt; ``make test`` installs them when missing) and selenium (the ``test``
+extra); the browser is ``tests/fixtures/browser.py``'s. The screenshots are kept in the test's
+temporary folder (their paths are printed) for a person to look at.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -44,8 +44,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def airflow_ui(tmp_path_factory):
     """An api-server on a throw-away AIRFLOW_HOME whose DAGs include two hostile-named merchants."""
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.fail("chromium and chromedriver are needed: apt-get install -y chromium chromium-driver")
     root = tmp_path_factory.mktemp("browser")
     from gocardless_commerce.warehouse.engine import get_engine
     from gocardless_commerce.warehouse.migrations import apply_migrations
@@ -91,20 +89,6 @@ def airflow_ui(tmp_path_factory):
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(argument)
-    options.binary_location = shutil.which("chromium")
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    yield driver
-    driver.quit()
 
 
 def _open_docs(browser, url: str):

@@ -84,3 +84,26 @@ def test_waiting_too_long_for_the_file_is_a_clear_error(tmp_path, monkeypatch):
     assert "Gave up after waiting" in message and "GC_DUCKDB_LOCK_WAIT" in message
     assert f"(PID {holder.pid})" in message and "gocardless_duckdb_writer" in message
     assert not list(tmp_path.glob("held.duckdb.waiting-*"))
+
+
+def test_threads_of_one_process_open_a_duckdb_file_together_without_conflict(tmp_path):
+    """The API server answers a page's parallel requests in threads: each opens the file."""
+    import threading
+
+    engine = get_engine(f"duckdb:///{tmp_path / 'threads.duckdb'}")
+    failures: list[str] = []
+
+    def read_repeatedly() -> None:
+        for _ in range(150):
+            try:
+                with transaction(engine) as conn:
+                    conn.execute(sa.text("SELECT 1"))
+            except Exception as error:  # noqa: BLE001 - counted, then asserted below
+                failures.append(str(error).splitlines()[0])
+
+    threads = [threading.Thread(target=read_repeatedly) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

@@ -9,6 +9,8 @@ through GoCardless OAuth.
    the nonce is consumed, the connection is ``CONNECTING`` while the code is exchanged, then
    ``CONNECTED`` (token in its Airflow connection, DAG published, first sync started when
    ``auto_connect``) or ``AUTH_ERROR`` with the reason (merchant denied, exchange failed).
+   A browser (``Accept: text/html``) is then sent back to the Merchants page in the Airflow UI,
+   which shows the outcome; an API client gets the data connection as JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import Field
 
 from gocardless_commerce.api import models
@@ -27,6 +30,7 @@ from gocardless_commerce.api.deps import data_connection_view, existing_user, re
 from gocardless_commerce.api.errors import ApiError
 from gocardless_commerce.api.oauth_state import InvalidStateError, new_nonce, sign_state, verify_state
 from gocardless_commerce.api.providers import ProviderConnection
+from gocardless_commerce.api.ui import MOUNT_POINT, url_route
 from gocardless_commerce.client import oauth
 from gocardless_commerce.client.errors import GoCardlessError
 from gocardless_commerce.orchestration.connections import delete_connection, load_connection, save_connection
@@ -53,6 +57,17 @@ def redirect_uri(request: Request) -> str:
     path = request.url.path
     api_root = path[: path.index(API_PREFIX) + len(API_PREFIX)]
     return str(request.url.replace(path=f"{api_root}{CALLBACK_PATH}", query=""))
+
+
+def _answer_callback(request: Request, view: models.DataConnection) -> models.DataConnection | Response:
+    """The callback's answer: the data connection, or for a person's browser (which asked for
+    HTML) a redirect to the Merchants page inside the Airflow UI, whose base is what lies above
+    the plugin's mount point in this request's path."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return view
+    mount_root = request.url.path[: request.url.path.index(API_PREFIX)]
+    airflow_root = mount_root.removesuffix(MOUNT_POINT)
+    return RedirectResponse(f"{airflow_root}/plugin/{url_route('merchants')}", status_code=303)
 
 
 def _authorize_url(request: Request, provider: ProviderConnection, connection: DataConnection, nonce: str) -> str:
@@ -157,8 +172,13 @@ class CallbackQuery(models.Request):
     error_description: str | None = Field(None, max_length=1000)
 
 
-@router.get(CALLBACK_PATH, dependencies=[WRITE_METHODS["PUT"]])
-def gocardless_callback(query: Annotated[CallbackQuery, Query()], request: Request, user: CurrentUser) -> models.DataConnection:
+@router.get(CALLBACK_PATH, dependencies=[WRITE_METHODS["PUT"]], response_model=models.DataConnection,
+            responses={303: {"description": "For a browser (Accept: text/html): back to the Merchants page"}})
+def gocardless_callback(query: Annotated[CallbackQuery, Query()], request: Request, user: CurrentUser) -> models.DataConnection | Response:
+    return _answer_callback(request, _handle_callback(query, request, user))
+
+
+def _handle_callback(query: CallbackQuery, request: Request, user) -> models.DataConnection:
     try:
         state = verify_state(oauth_state_secret(), query.state)
     except InvalidStateError as error:

@@ -3,6 +3,7 @@ the registry's objects turned into API shapes."""
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from sqlalchemy.engine import Engine
@@ -16,11 +17,21 @@ from gocardless_commerce.warehouse.engine import get_engine
 from gocardless_commerce.warehouse.migrations import apply_migrations
 
 
+_MIGRATING = threading.Lock()
+
+
 @lru_cache(maxsize=4)
-def _migrated_engine(url: str) -> Engine:
+def _migrated_engine_once(url: str) -> Engine:
     engine = get_engine(url)
     apply_migrations(engine)  # once per API server process and warehouse
     return engine
+
+
+def _migrated_engine(url: str) -> Engine:
+    # The first requests arrive together (a page asks for several things at once): one thread
+    # migrates, the others wait for it, instead of each creating the schemas at the same time.
+    with _MIGRATING:
+        return _migrated_engine_once(url)
 
 
 def warehouse() -> Engine:

@@ -278,6 +278,7 @@ class TransactionsInsight(BaseModel):
     fees: Money
     net: Money
     payments_mom_growth: str | None
+    is_partial_month: bool = Field(description="The month is not over (today, UTC, is inside it): its figures are month to date")
 
 
 class SubscriptionsInsight(BaseModel):
@@ -294,6 +295,7 @@ class SubscriptionsInsight(BaseModel):
     arpa: Money | None
     customer_churn_rate: str | None
     net_mrr_churn_rate: str | None
+    is_partial_month: bool = Field(description="The month is not over (today, UTC, is inside it): its figures are month to date")
 
 
 class TransactionPage(Page):

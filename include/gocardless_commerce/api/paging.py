@@ -8,6 +8,7 @@ when the amount has them (fees keep their sub-cent precision: ``"0.1250"`` → `
 from __future__ import annotations
 
 import math
+from datetime import date
 from decimal import Decimal
 
 #: The largest page a client may ask for.
@@ -43,3 +44,10 @@ def page_body(items: list, *, page: int, per_page: int, total: int) -> dict:
     """The envelope of every list: the items and where they sit in the whole."""
     return {"result": items, "page": page, "per_page": per_page, "total": total,
             "last_page": max(1, math.ceil(total / per_page))}
+
+
+def is_partial_month(month: date, today: date) -> bool:
+    """The month (its first day) is not over on ``today``: its figures are month to date. The
+    rule of ``sql/views/latest_month_per_merchant.sql``'s ``is_partial_month``."""
+    following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return following > today

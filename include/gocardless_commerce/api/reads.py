@@ -10,6 +10,7 @@ index and the total is counted on it. Money is a decimal string with its currenc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Callable
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Query
 from gocardless_commerce.api import models
 from gocardless_commerce.api.access import READ
 from gocardless_commerce.api.deps import existing_user, warehouse
-from gocardless_commerce.api.paging import decimal_text, money, page_body, page_window
+from gocardless_commerce.api.paging import decimal_text, is_partial_month, money, page_body, page_window
 from gocardless_commerce.warehouse.engine import transaction
 
 router = APIRouter(tags=["commerce data"])
@@ -105,11 +106,13 @@ def _subscription(row: dict) -> dict:
 
 
 def _monetised(row: dict, amounts: dict[str, str], rates: tuple[str, ...]) -> dict:
-    """Amount columns as Money (renamed per ``amounts``), rates as decimal strings."""
+    """Amount columns as Money (renamed per ``amounts``), rates as decimal strings, and whether
+    the month is the current, partial one."""
     currency = row["currency"]
     out = {key: value for key, value in row.items() if key not in amounts and key not in rates}
     out.update({name: money(row[column], currency) for column, name in amounts.items()})
     out.update({name: _rate(row[name]) for name in rates})
+    out["is_partial_month"] = is_partial_month(row["month"], datetime.now(UTC).date())
     return out
 
 

@@ -16,8 +16,10 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+import contextlib
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -137,6 +139,13 @@ def others_waiting(engine: Engine) -> bool:
     return any(marker != mine for marker in path.parent.glob(f"{path.name}.waiting-*"))
 
 
+#: Threads of one process (the API server's request threads) opening a DuckDB file at the same
+#: moment race in DuckDB's database cache ("Unique file handle conflict: … already attached"):
+#: they open one at a time. Between processes, the file lock and :func:`connect`'s wait apply.
+_OPENING_DUCKDB = threading.Lock()
+_NO_LOCK = contextlib.nullcontext()
+
+
 def connect(engine: Engine) -> Connection:
     """A connection; for a DuckDB file held by another process, wait for it (up to
     :func:`settings.duckdb_lock_wait` seconds), logging what for and how long."""
@@ -146,7 +155,8 @@ def connect(engine: Engine) -> Connection:
     try:
         while True:
             try:
-                conn = engine.connect()
+                with _OPENING_DUCKDB if _duckdb_file(engine) is not None else _NO_LOCK:
+                    conn = engine.connect()
             except Exception as exc:
                 if not _is_lock_conflict(exc):
                     raise

@@ -18,6 +18,11 @@ PAGES = (
 MOUNT_POINT = "/commerce"
 PAGES_PATH = "/ui"
 
+def url_route(slug: str) -> str:
+    """Where the Airflow UI shows a page: ``/plugin/<url_route>`` under its base URL."""
+    return f"commerce-{slug}"
+
+
 #: The Airflow plugin's ``external_views``: each page in an iframe of the Airflow UI at
 #: ``/plugin/commerce-<slug>``, grouped under "Commerce" in the Plugins menu. ``href`` has no
 #: leading slash: the Airflow UI resolves it against its own base URL (``[api] base_url``).
@@ -25,7 +30,7 @@ NAV_VIEWS = [
     {
         "name": title,
         "href": f"{MOUNT_POINT.strip('/')}{PAGES_PATH}/{slug}",
-        "url_route": f"commerce-{slug}",
+        "url_route": url_route(slug),
         "destination": "nav",
         "category": "Commerce",
         "icon": f"{MOUNT_POINT.strip('/')}{PAGES_PATH}/static/icon-{slug}.svg",
