@@ -6,12 +6,11 @@ rules and reasons, and links to the Data Docs, which the API server serves only 
 user and which load nothing from another host.
 
 Heavy (Airflow, a DAG run, a browser: a few minutes), so marked ``browser``. The screenshots are
-kept in the test's temporary folder (their paths are printed).
+kept in the test's temporary folder (their paths are printed); the browser is
+``tests/fixtures/browser.py``'s.
 """
 
 from __future__ import annotations
-
-import shutil
 
 import pytest
 import requests
@@ -47,23 +46,6 @@ def synced(commerce_airflow: CommerceAirflow) -> CommerceAirflow:
     return server
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.fail("chromium and chromedriver are needed: apt-get install -y chromium chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1400"):
-        options.add_argument(argument)
-    options.binary_location = shutil.which("chromium")
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    yield driver
-    driver.quit()
-
-
 def _log_in(browser, server: CommerceAirflow, user: str = "viewer") -> None:
     """Airflow's UI keeps the JWT in the ``_token`` cookie; the pages' fetches carry it."""
     browser.get(f"{server.url}/api/v2/monitor/health")
@@ -78,6 +60,12 @@ def _quarantining_run(server: CommerceAirflow) -> dict:
     found = [run for run in runs if any(rule["failed"] for table in run["tables"] for rule in table["rules"])]
     assert len(found) == 1, runs
     return found[0]
+
+
+def _assert_nothing_from_elsewhere(browser, server: CommerceAirflow) -> None:
+    """Every style, script, image and API call of the page came from this server."""
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert [url for url in fetched if not url.startswith(server.url)] == []
 
 
 def test_the_api_reports_the_quarantined_rows_and_failed_counts(synced):
@@ -118,6 +106,7 @@ def test_the_page_shows_failed_counts_quarantined_rows_and_the_data_docs(synced,
         (By.CSS_SELECTOR, f"tr[data-rule='amount_non_negative'][data-failed='{BROKEN_PER_MERCHANT}']")))
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "tr.cc-quarantined")))
     shots = tmp_path_factory.mktemp("data-quality-page")
+    _assert_nothing_from_elsewhere(browser, synced)
     browser.save_screenshot(str(shots / "data-quality.png"))
     print(f"screenshot: {shots / 'data-quality.png'}")
 
@@ -133,6 +122,7 @@ def test_the_page_shows_failed_counts_quarantined_rows_and_the_data_docs(synced,
     wait.until(lambda driver: "/commerce/data-docs/runs/" in driver.current_url)
     wait.until(ready.presence_of_element_located((By.TAG_NAME, "h1")))
     assert "amount_non_negative" in browser.page_source
+    _assert_nothing_from_elsewhere(browser, synced)
     browser.save_screenshot(str(shots / "data-docs.png"))
     print(f"screenshot: {shots / 'data-docs.png'}")
     chunk = browser.find_element(By.PARTIAL_LINK_TEXT, "chunk 0")
@@ -140,5 +130,4 @@ def test_the_page_shows_failed_counts_quarantined_rows_and_the_data_docs(synced,
     wait.until(lambda driver: "chunk-00000.html" in driver.current_url)
     browser.save_screenshot(str(shots / "gx-chunk-page.png"))
     print(f"screenshot: {shots / 'gx-chunk-page.png'}")
-    requested = [entry["message"] for entry in browser.get_log("performance") if "Network.requestWillBeSent" in entry["message"]]
-    assert requested and not [m for m in requested if '"url":"http' in m and synced.url not in m]  # nothing from elsewhere
+    _assert_nothing_from_elsewhere(browser, synced)
