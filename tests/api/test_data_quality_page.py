@@ -118,6 +118,10 @@ def test_the_page_shows_failed_counts_quarantined_rows_and_the_data_docs(synced,
     assert len(rows) == BROKEN_PER_MERCHANT
     assert all("amount_non_negative" in row.text and "expect_column_values_to_be_between" in row.text for row in rows)
 
+    browser.execute_script("document.getElementById('quarantine').scrollIntoView()")
+    browser.save_screenshot(str(shots / "quarantine.png"))
+    print(f"screenshot: {shots / 'quarantine.png'}")
+
     browser.find_element(By.ID, "run-data-docs").click()
     wait.until(lambda driver: "/commerce/data-docs/runs/" in driver.current_url)
     wait.until(ready.presence_of_element_located((By.TAG_NAME, "h1")))
