@@ -142,6 +142,22 @@ export function showError(where, error, doing = "") {
   return box;
 }
 
+/** The value `promise` resolves to, or null once its error is shown in `where` (`doing` says
+ *  what failed: "The merchants could not be read"). */
+export async function orShowError(where, doing, promise) {
+  try {
+    return await promise;
+  } catch (error) {
+    showError(where, error, doing);
+    return null;
+  }
+}
+
+/** Every merchant (user), or null once the error is shown in `where`. */
+export function merchantsOrShowError(where) {
+  return orShowError(where, "The merchants could not be read", apiAll("users"));
+}
+
 /** Show a short notice in `where` (replacing what was there). */
 export function showNotice(where, text, kind = "info") {
   const box = el("div", { className: `cc-message cc-${kind}`, role: "status" }, text);
