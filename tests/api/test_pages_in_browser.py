@@ -190,6 +190,8 @@ def test_the_insights_page_draws_the_merchants_months(airflow, browser, shots):
     _open_from_nav(browser, "Insights")
     _wait(browser).until(_has("svg[data-chart=payments] rect.cc-bar"))
     assert browser.find_element(By.CSS_SELECTOR, "select[name=merchant]").get_attribute("value") == USER_ID
+    header_link = browser.find_element(By.CSS_SELECTOR, ".cc-header nav a")  # to Merchants, in the Airflow UI
+    assert (header_link.text, header_link.get_attribute("href")) == ("Merchants", f"{airflow.url}/plugin/commerce-merchants")
     for chart in ("payments", "payouts", "mrr", "mrr-movements"):
         assert browser.find_elements(By.CSS_SELECTOR, f"svg[data-chart={chart}]"), chart
     for chart in ("payments", "mrr"):  # the sandbox merchant has payments and subscriptions
