@@ -31,4 +31,5 @@ pytest_plugins = [
     "tests.fixtures.stub_api",
     "tests.fixtures.gocardless_records",
     "tests.fixtures.commerce_api",
+    "tests.fixtures.hypothesis_profiles",
 ]

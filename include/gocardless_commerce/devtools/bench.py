@@ -211,6 +211,9 @@ def bench_extraction(payments: int, workdir: Path, port: int) -> None:
                 ("full refresh / incremental", f"{result['api_requests'] / max(1, inc['api_requests']):.0f}×", "goal ≥ 50×"),
             ],
         )
+        for name, stats in inc["streams"].items():
+            if stats["requests"]:
+                print(f"    {name:<24} {stats['records']:>9,} records {stats['requests']:>6} requests")
 
 
 def land_from_store(store_path: Path, warehouse_url: str, data_connection_id: str, user_id: str,
