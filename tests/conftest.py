@@ -31,5 +31,6 @@ pytest_plugins = [
     "tests.fixtures.stub_api",
     "tests.fixtures.gocardless_records",
     "tests.fixtures.commerce_api",
+    "tests.fixtures.hypothesis_profiles",
     "tests.fixtures.browser",
 ]

@@ -26,14 +26,16 @@ def client() -> TestClient:
     return TestClient(app)
 
 
-@pytest.mark.parametrize("slug", [slug for slug, _ in PAGES if UI.joinpath(f"{slug}.html").is_file()])
-def test_a_page_is_served_as_html_with_a_strict_content_security_policy(client, slug):
+@pytest.mark.parametrize("slug, title", [("merchants", "Merchants"), ("insights", "Insights")])
+def test_a_page_is_served_as_html_with_a_strict_content_security_policy(client, slug, title):
     response = client.get(f"/ui/{slug}")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     policy = response.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'self'" in policy
-    assert "<script" in response.text and "static/commerce.css" in response.text
+    assert f'<script type="module" src="static/{slug}.js">' in response.text  # the shared shell, this page's module
+    assert f"<title>{title} · " in response.text and "static/commerce.css" in response.text
+    assert UI.joinpath(f"{slug}.js").is_file()
 
 
 @pytest.mark.parametrize("name, media_type", [("commerce.js", "text/javascript"), ("commerce.css", "text/css"),
@@ -44,12 +46,18 @@ def test_assets_are_served_with_their_type(client, name, media_type):
     assert response.content == UI.joinpath(name).read_bytes()
 
 
-@pytest.mark.parametrize("path", ["/ui/nope", "/ui/static/nope.js", "/ui/static/__init__.py",
+@pytest.mark.parametrize("path", ["/ui/nope", "/ui/page", "/ui/static/page.html", "/ui/static/nope.js", "/ui/static/__init__.py",
                                   "/ui/static/..%2F__init__.py", "/ui/static/commerce.JS", "/ui/__init__"])
 def test_anything_else_is_a_404_in_the_api_error_format(client, path):
     response = client.get(path)
     assert response.status_code == 404
     assert response.json()["error"]["status"] == 404
+
+
+def test_a_listed_page_without_its_script_is_a_404_not_an_empty_shell(client, monkeypatch):
+    monkeypatch.setitem(pages._PAGE_TITLES, "coming-soon", "Coming soon")
+    response = client.get("/ui/coming-soon")
+    assert response.status_code == 404 and "not installed" in response.json()["error"]["message"]
 
 
 def test_every_navigation_entry_is_a_relative_link_to_a_page_and_an_existing_icon():

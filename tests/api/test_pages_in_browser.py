@@ -103,6 +103,21 @@ def _row(browser):
     return browser.find_element(By.CSS_SELECTOR, f"tr[data-user-id='{USER_ID}']")
 
 
+def _click(browser, css: str) -> None:
+    """Click what ``css`` finds, again if the page's refresh replaced it in between."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    def clicked(b) -> bool:
+        try:
+            b.find_element(By.CSS_SELECTOR, css).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+
+    _wait(browser, 10).until(clicked)
+
+
 def _has(css: str):
     from selenium.webdriver.common.by import By
 
@@ -153,17 +168,17 @@ def test_a_merchant_is_added_connected_and_synced_from_the_merchants_page(airflo
 
     # Sync twice: the second is refused while the first is queued or running, and says so (the
     # first may already be refused: the DAG's scheduled run can be queued behind the first sync).
-    browser.find_element(By.CSS_SELECTOR, f"{row} [data-action=sync]").click()
+    _click(browser, f"{row} [data-action=sync]")
     answer = _wait(browser).until(_has(f"{row} .cc-row-message .cc-message"))[0]
     if "cc-ok" in answer.get_attribute("class"):
         assert "queued" in answer.text
-        browser.find_element(By.CSS_SELECTOR, f"{row} [data-action=sync]").click()
+        _click(browser, f"{row} [data-action=sync]")
     refused = _wait(browser).until(_has(f"{row} .cc-row-message [data-code=SYNC_IN_PROGRESS]"))[0]
     assert "409" in refused.text and "already queued or running" in refused.text
     _screenshot(browser, shots, "4-sync-refused")
 
     # The DAG link leaves the frame for the DAG's page in the Airflow UI.
-    browser.find_element(By.CSS_SELECTOR, f"{row} [data-link=dag]").click()
+    _click(browser, f"{row} [data-link=dag]")
     browser.switch_to.default_content()
     _wait(browser).until(lambda b: b.current_url.endswith(f"/dags/gocardless_sync__{USER_ID}"))
 
@@ -175,6 +190,8 @@ def test_the_insights_page_draws_the_merchants_months(airflow, browser, shots):
     _open_from_nav(browser, "Insights")
     _wait(browser).until(_has("svg[data-chart=payments] rect.cc-bar"))
     assert browser.find_element(By.CSS_SELECTOR, "select[name=merchant]").get_attribute("value") == USER_ID
+    header_link = browser.find_element(By.CSS_SELECTOR, ".cc-header nav a")  # to Merchants, in the Airflow UI
+    assert (header_link.text, header_link.get_attribute("href")) == ("Merchants", f"{airflow.url}/plugin/commerce-merchants")
     for chart in ("payments", "payouts", "mrr", "mrr-movements"):
         assert browser.find_elements(By.CSS_SELECTOR, f"svg[data-chart={chart}]"), chart
     for chart in ("payments", "mrr"):  # the sandbox merchant has payments and subscriptions
@@ -199,8 +216,7 @@ def test_a_viewer_sees_the_merchants_but_may_not_sync(airflow, browser, shots):
     _enter_frame(browser, "Merchants")
     row = f"tr[data-user-id='{USER_ID}']"
     _wait(browser).until(_has(f"{row} [data-action=sync]"))
-    time.sleep(1)  # let a refresh of the table settle before clicking
-    browser.find_element(By.CSS_SELECTOR, f"{row} [data-action=sync]").click()
+    _click(browser, f"{row} [data-action=sync]")
     refused = _wait(browser).until(_has(f"{row} .cc-row-message .cc-error"))[0]
     assert "role does not allow" in refused.text
     _screenshot(browser, shots, "7-viewer-refused")

@@ -185,5 +185,6 @@ class StubStack:
         self.script.clear()
         self.limiter.reset()
         self.limiter.limit_per_minute = 1000
+        self.limiter.window_seconds = 1
         self.api.state.seen.clear()
         self.injector.injected.clear()

@@ -45,6 +45,9 @@ def test_burst_over_a_small_limit_gets_no_429(make_client, stub):
 
 def test_429_from_the_limiter_waits_until_reset(make_client, stub):
     stub.limiter.limit_per_minute = 3
+    # Windows start on a whole second: a 1-second window can end 0.1 s after it starts, and on a
+    # busy machine the client's request then lands in a fresh window (no 429). 3 s leave >= 2 s.
+    stub.limiter.window_seconds = 3
     for _ in range(3):  # someone else spends this token's budget
         requests.get(f"{stub.base_url}/payments/PM00001",
                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)

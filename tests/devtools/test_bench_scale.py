@@ -32,3 +32,35 @@ def test_an_unknown_scenario_is_refused_by_name(capsys):
 
     assert exit_info.value.code == 2
     assert "reconcilation-scale" in capsys.readouterr().err
+
+
+@pytest.mark.airflow
+def test_the_airflow_scenario_registers_each_merchant_with_its_token_connection_and_pool(
+    tmp_path, airflow_db, registry_snapshot, warehouse_url
+):
+    """``merchants-airflow`` registers its merchants in one process: what ``merchants add``
+    leaves behind for each (registry row, Airflow connection with the token, API pool)."""
+    import json
+
+    from airflow.models.pool import Pool
+
+    from gocardless_commerce import settings
+    from gocardless_commerce.devtools.bench_cluster import USER_PREFIX, register_merchants
+    from gocardless_commerce.orchestration.connections import load_connection
+    from gocardless_commerce.registry import Registry
+    from gocardless_commerce.warehouse.engine import get_engine
+
+    merchants = [{"name": f"Shop {n}", "organisation_id": f"OR{n:04d}", "access_token": f"sandbox_token_{n}"} for n in range(3)]
+    tokens = tmp_path / "secrets.json"
+    tokens.write_text(json.dumps({"merchants": merchants}))
+
+    register_merchants(str(tokens), "http://127.0.0.1:1", "client-id", "client-secret")
+
+    connections = {c.user_id: c for c in Registry(get_engine(warehouse_url)).data_connections()}
+    assert sorted(connections) == [f"{USER_PREFIX}_{n:05d}" for n in range(3)]
+    for n, merchant in enumerate(merchants):
+        connection = connections[f"{USER_PREFIX}_{n:05d}"]
+        assert connection.status == "CONNECTED" and connection.organisation_id == merchant["organisation_id"]
+        assert load_connection(connection.airflow_conn_id).password == merchant["access_token"]
+        assert Pool.get_pool(f"gocardless_api__{connection.user_id}") is not None
+    assert load_connection(settings.GOCARDLESS_PROVIDER_CONN_ID).extra_dejson["base_url"] == "http://127.0.0.1:1"

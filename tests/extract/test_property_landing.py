@@ -15,12 +15,13 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.extract import sync
 from gocardless_commerce.warehouse.engine import transaction
 from tests.fixtures.gocardless_records import listing
+from tests.fixtures.hypothesis_profiles import property_settings
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 TOKEN = "sandbox_property_token"
@@ -29,7 +30,7 @@ TOKEN = "sandbox_property_token"
 
 
 # -- the property ---------------------------------------------------------------------------------
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@property_settings(50)
 @given(records=listing())
 def test_any_listing_lands_valid_records_and_quarantines_the_rest(listing_api, property_warehouse, records):
     api, base_url = listing_api

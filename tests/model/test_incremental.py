@@ -18,7 +18,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gocardless_commerce.client import GoCardlessClient
@@ -26,6 +26,7 @@ from gocardless_commerce.extract import landing, sync
 from gocardless_commerce.model import schema, stages
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
+from tests.fixtures.hypothesis_profiles import property_settings
 from tests.fixtures.warehouse import PG_ADMIN_DSN, _reset_postgres, dump_tables
 
 ALL_TYPES = ("COMMERCE_TRANSACTION", "COMMERCE_SUBSCRIPTION", "COMMERCE_TRANSACTION_INSIGHT", "COMMERCE_SUBSCRIPTION_INSIGHT")
@@ -137,7 +138,7 @@ def test_a_run_with_nothing_landed_rebuilds_nothing(merchant, warehouse_pair):
 days = st.lists(st.tuples(st.integers(1, 3), st.sampled_from([0.0, 0.01, 0.1, 0.3])), min_size=1, max_size=3)
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@property_settings(3)
 @given(sequence=days, seed=st.integers(1, 10_000))
 def test_any_sequence_of_sandbox_days_built_incrementally_equals_the_full_rebuild(sandbox_factory, warehouse_pair,
                                                                                    sequence, seed):

@@ -16,7 +16,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gocardless_commerce.client import GoCardlessClient
@@ -24,6 +24,7 @@ from gocardless_commerce.extract import sync
 from gocardless_commerce.model import stages
 from gocardless_commerce.warehouse.engine import transaction
 from tests.fixtures.gocardless_records import listing, payment, refund, subscription, timestamps
+from tests.fixtures.hypothesis_profiles import property_settings
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 TOKEN = "sandbox_property_token"
@@ -65,7 +66,7 @@ def _rows(conn, sql: str, dc: str) -> list[tuple]:
     return conn.execute(sa.text(sql), {"dc": dc}).all()
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@property_settings(15)
 @given(generated=st.fixed_dictionaries({"payments": listing(payment()), "refunds": listing(refund()),
                                         "subscriptions": listing(subscription())}),
        clean=clean_records())

@@ -17,6 +17,9 @@ Scenarios (each prints its figures; goals from the issues are printed beside the
 * ``insights`` — monthly insights for 1,000 merchants × 12 months (synthetic commerce rows).
 * ``parse``, ``reconciliation-scale``, ``merchants-e2e`` — many merchants: DAG parse times,
   a daily reconciliation, end-to-end syncs (:mod:`gocardless_commerce.devtools.bench_scale`).
+* ``merchants-airflow`` — ``--airflow-merchants`` small merchants (200 by default) synced by a
+  real Airflow, on LocalExecutor and on Celery with 2 workers
+  (:mod:`gocardless_commerce.devtools.bench_cluster`).
 
 Timing lives here, never in unit tests.
 """
@@ -37,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gocardless_commerce import settings
-from gocardless_commerce.devtools import bench_scale
+from gocardless_commerce.devtools import bench_cluster, bench_scale
 from gocardless_commerce.devtools.sandbox_process import SandboxProcess, connect
 
 log = logging.getLogger("gocardless_commerce.devtools.bench")
@@ -208,6 +211,9 @@ def bench_extraction(payments: int, workdir: Path, port: int) -> None:
                 ("full refresh / incremental", f"{result['api_requests'] / max(1, inc['api_requests']):.0f}×", "goal ≥ 50×"),
             ],
         )
+        for name, stats in inc["streams"].items():
+            if stats["requests"]:
+                print(f"    {name:<24} {stats['records']:>9,} records {stats['requests']:>6} requests")
 
 
 def land_from_store(store_path: Path, warehouse_url: str, data_connection_id: str, user_id: str,
@@ -460,7 +466,8 @@ def bench_insights(merchants: int) -> None:
     )
 
 
-SCENARIOS = ("parse", "extraction", "throttled", "model", "insights", "reconciliation-scale", "merchants-e2e")
+SCENARIOS = ("parse", "extraction", "throttled", "model", "insights", "reconciliation-scale", "merchants-e2e",
+             "merchants-airflow")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -473,13 +480,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--insights-merchants", type=int, default=1000)
     parser.add_argument("--recon-merchants", type=int, default=1000)
     parser.add_argument("--e2e-merchants", type=int, default=200)
+    parser.add_argument("--airflow-merchants", type=int, default=200)
+    parser.add_argument("--airflow-executors", default="local,celery", help="comma-separated: local, celery")
     parser.add_argument("--small-payments", type=int, default=5, help="payments of each merchant in the scale scenarios")
     parser.add_argument("--postgres-url", default=os.environ.get("GC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
                         help="server where merchants-e2e creates (and drops) its warehouse database")
     parser.add_argument("--port", type=int, default=4020)
     parser.add_argument(
         "--scenarios", default="parse,extraction,throttled,model,insights",
-        help="comma-separated: parse, extraction, throttled, model, insights, reconciliation-scale, merchants-e2e",
+        help="comma-separated: " + ", ".join(SCENARIOS),
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("AIRFLOW_HOME", str(settings.PROJECT_ROOT / ".airflow"))  # not ~/airflow
@@ -504,6 +513,10 @@ def main(argv: list[str] | None = None) -> None:
             bench_scale.bench_reconciliation_scale(args.recon_merchants, args.small_payments, workdir, args.port + 2)
         if "merchants-e2e" in scenarios:
             bench_scale.bench_merchants_e2e(args.e2e_merchants, args.small_payments, workdir, args.port + 3, args.postgres_url)
+        if "merchants-airflow" in scenarios:
+            for offset, executor in enumerate(args.airflow_executors.split(",")):
+                bench_cluster.bench_merchants_on_airflow(args.airflow_merchants, args.small_payments, workdir,
+                                                         args.port + 4 + offset, args.postgres_url, executor)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The Commerce pages' files (HTML, JS modules, CSS, icons) and their entries in the Airflow
 navigation. Pure data, no imports: the plugin reads :data:`NAV_VIEWS` in every Airflow process.
 
-A page is ``<slug>.html`` beside this file, served at ``/commerce/ui/<slug>``
-(:mod:`gocardless_commerce.api.pages`); its assets are the ``*.js``, ``*.css`` and ``*.svg``
-files here, served at ``/commerce/ui/static/<name>``. Adding a page is adding its files and a
-line in :data:`PAGES`.
+A page is served at ``/commerce/ui/<slug>`` (:mod:`gocardless_commerce.api.pages`): the shared
+shell ``page.html`` (header, messages, content; the shared CSS) running the page's module
+``<slug>.js``, or ``<slug>.html`` when a page needs its own. Its assets are the ``*.js``,
+``*.css`` and ``*.svg`` files here, served at ``/commerce/ui/static/<name>``. Adding a page is
+adding ``<slug>.js``, ``icon-<slug>.svg`` and a line in :data:`PAGES`.
 """
 
 #: (slug, title) of each page, in the navigation's order.

@@ -142,6 +142,22 @@ export function showError(where, error, doing = "") {
   return box;
 }
 
+/** The value `promise` resolves to, or null once its error is shown in `where` (`doing` says
+ *  what failed: "The merchants could not be read"). */
+export async function orShowError(where, doing, promise) {
+  try {
+    return await promise;
+  } catch (error) {
+    showError(where, error, doing);
+    return null;
+  }
+}
+
+/** Every merchant (user), or null once the error is shown in `where`. */
+export function merchantsOrShowError(where) {
+  return orShowError(where, "The merchants could not be read", apiAll("users"));
+}
+
 /** Show a short notice in `where` (replacing what was there). */
 export function showNotice(where, text, kind = "info") {
   const box = el("div", { className: `cc-message cc-${kind}`, role: "status" }, text);
@@ -178,11 +194,14 @@ export function statusBadge(status) {
   return el("span", { className: `cc-badge cc-${family}`, "data-status": status }, status || "–");
 }
 
-/** A page's header: its title and links to the other Commerce pages (useful when a page is
- *  opened on its own, out of the Airflow UI). */
+/** A page's header: its title and links to the other Commerce pages: inside the Airflow UI,
+ *  to their places in it (/plugin/commerce-<page>, so its navigation follows); on their own,
+ *  to the pages themselves. */
 export function pageHeader(title, current) {
   const pages = [["merchants", "Merchants"], ["insights", "Insights"], ["data-quality", "Data quality"]];
+  const framed = window.top !== window;
+  const link = (slug, name) => (framed ? topLink(name, airflowUrl("plugin", `commerce-${slug}`)) : el("a", { href: slug }, name));
   const links = pages.map(([slug, name]) =>
-    slug === current ? el("span", { className: "cc-current", "aria-current": "page" }, name) : el("a", { href: slug }, name));
+    slug === current ? el("span", { className: "cc-current", "aria-current": "page" }, name) : link(slug, name));
   return el("header", { className: "cc-header" }, el("h1", {}, title), el("nav", { "aria-label": "Commerce pages" }, links));
 }

@@ -1,7 +1,7 @@
 // The Data quality page: per merchant and run, every Great Expectations rule with its evaluated
 // and failed counts over all chunks (GET …/data-quality/runs), the quarantined rows with their
 // failed rules and reasons (GET …/data-quality/quarantine), and links to the offline Data Docs.
-import { api, apiAll, el, formatDateTime, pageHeader, showError, showNotice, topLink } from "./commerce.js";
+import { api, el, formatDateTime, merchantsOrShowError, orShowError, pageHeader, showNotice, topLink } from "./commerce.js";
 
 const QUARANTINE_PER_PAGE = 50;
 /** The Data Docs, served by the same server under /commerce/data-docs/ (behind the same login). */
@@ -75,11 +75,7 @@ async function showQuarantine(where) {
 async function reload(changes) {
   Object.assign(state, { page: 1 }, changes);
   const where = document.getElementById("quarantine-section");
-  try {
-    await showQuarantine(where);
-  } catch (error) {
-    showError(where, error, "Reading the quarantine");
-  }
+  await orShowError(where, "Reading the quarantine", showQuarantine(where));
 }
 
 async function showRuns() {
@@ -105,26 +101,19 @@ function render() {
 
 async function choose(user) {
   Object.assign(state, { user, table: "", rule: "" });
-  try {
-    await showRuns();
-  } catch (error) {
-    showError(messages, error, "Reading the runs");
-  }
+  await orShowError(messages, "Reading the runs", showRuns());
 }
 
 async function start() {
-  try {
-    const users = await apiAll("users");
-    if (!users.length) {
-      showNotice(content, "No merchant yet: add one on the Merchants page.");
-      return;
-    }
-    state.users = users.map((user) => [user.id, `${user.name} (${user.id})`]);
-    const wanted = new URLSearchParams(window.location.search).get("user");
-    await choose(users.some((user) => user.id === wanted) ? wanted : users[0].id);
-  } catch (error) {
-    showError(content, error, "Reading the merchants");
+  const users = await merchantsOrShowError(content);
+  if (!users) return;
+  if (!users.length) {
+    showNotice(content, "No merchant yet: add one on the Merchants page.");
+    return;
   }
+  state.users = users.map((user) => [user.id, `${user.name} (${user.id})`]);
+  const wanted = new URLSearchParams(window.location.search).get("user");
+  await choose(users.some((user) => user.id === wanted) ? wanted : users[0].id);
 }
 
 start();

@@ -2,7 +2,7 @@
 // MRR, MRR movements) and then as a table, from the insight endpoints. The current month is
 // partial (month to date, `is_partial_month` in the API): drawn faded and labelled, never read
 // as a fall.
-import { apiAll, el, formatMoney, pageHeader, showError, showNotice } from "./commerce.js";
+import { apiAll, el, formatMoney, merchantsOrShowError, orShowError, pageHeader, showNotice } from "./commerce.js";
 import { monthlyBarChart } from "./charts.js";
 
 const messages = document.getElementById("messages");
@@ -89,14 +89,10 @@ async function loadMerchant() {
   const userId = merchantSelect.value;
   if (!userId) return;
   const path = (name) => `users/${encodeURIComponent(userId)}/${name}`;
-  try {
-    const [transactions, subscriptions] = await Promise.all([
-      apiAll(path("commerce-transactions-insights")), apiAll(path("commerce-subscriptions-insights"))]);
-    current = { transactions, subscriptions };
-  } catch (error) {
-    showError(messages, error, "The insights could not be read");
-    return;
-  }
+  const read = await orShowError(messages, "The insights could not be read", Promise.all([
+    apiAll(path("commerce-transactions-insights")), apiAll(path("commerce-subscriptions-insights"))]));
+  if (read === null) return;
+  current = { transactions: read[0], subscriptions: read[1] };
   // The currencies, the one with the most payments first.
   const totals = new Map();
   for (const row of [...current.transactions, ...current.subscriptions]) totals.set(row.currency, totals.get(row.currency) || 0);
@@ -110,13 +106,8 @@ async function loadMerchant() {
 }
 
 async function start() {
-  let users;
-  try {
-    users = await apiAll("users");
-  } catch (error) {
-    showError(messages, error, "The merchants could not be read");
-    return;
-  }
+  const users = await merchantsOrShowError(messages);
+  if (users === null) return;
   if (!users.length) {
     showNotice(messages, "No merchant yet: add and connect one on the Merchants page.");
     return;

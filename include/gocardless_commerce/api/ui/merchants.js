@@ -2,8 +2,8 @@
 // with the actions a person takes on them: add a merchant, connect it (GoCardless OAuth),
 // sync it, and open its DAG and runs in the Airflow UI.
 import {
-  ApiError, airflowUrl, api, apiAll, el, formatDateTime, leaveFrame, pageHeader, showError, showNotice,
-  statusBadge, topLink,
+  ApiError, airflowUrl, api, el, formatDateTime, leaveFrame, merchantsOrShowError, pageHeader, showError,
+  showNotice, statusBadge, topLink,
 } from "./commerce.js";
 
 const BUSY_SYNC = new Set(["QUEUED", "FETCHING"]);
@@ -154,13 +154,8 @@ const tableHolder = el("div");
 
 async function refresh() {
   clearTimeout(refreshTimer);
-  let users;
-  try {
-    users = await apiAll("users");
-  } catch (error) {
-    showError(messages, error, "The merchants could not be read");
-    return;
-  }
+  const users = await merchantsOrShowError(messages);
+  if (users === null) return;
   const shown = users.map((user) => ({ user, connection: shownConnection(user) }));
   const syncs = await Promise.all(shown.map(({ user, connection }) =>
     latestSync(user, connection).catch((error) => ({ unreadable: error }))));
