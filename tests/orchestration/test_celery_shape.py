@@ -83,16 +83,6 @@ def _query(dsn: str, sql: str, *params) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
-def _wait_for(what: str, check, cluster: AirflowCluster, deadline: float, every: float = 3):
-    while time.monotonic() < deadline:
-        cluster.check_alive()
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    raise TimeoutError(f"timed out waiting for {what}; logs in {cluster.log_dir}")
-
-
 def _finished_runs(metadata: str, dag_ids: list[str], count: int):
     rows = _query(metadata, "SELECT dag_id, run_id, state, logical_date FROM dag_run WHERE dag_id = ANY(%s)", dag_ids)
     done = [r for r in rows if r[2] in ("success", "failed")]
@@ -190,22 +180,22 @@ def test_celery_workers_build_the_warehouse_the_embedded_run_builds_and_leak_no_
         cluster.wait_for_api()
         sync_dags = [f"gocardless_sync__{user_id}" for user_id in MERCHANTS]
         wanted = [*sync_dags, "gateway_reconciliation"]
-        _wait_for("the DAGs to be parsed", lambda: len(_query(
-            metadata, "SELECT dag_id FROM dag WHERE dag_id = ANY(%s)", wanted)) == len(wanted), cluster, deadline)
+        cluster.wait_until("the DAGs to be parsed", lambda: len(_query(
+            metadata, "SELECT dag_id FROM dag WHERE dag_id = ANY(%s)", wanted)) == len(wanted), deadline)
         cluster.run("dags", "unpause", "--treat-dag-id-as-regex", "-y", "^gocardless_sync__")
         # kill -9 worker_b (the Celery worker and the task process inside it) in the middle of a
         # transform; a new worker takes the queue over and the retried task must recover
-        killed = _wait_for("a transform running on worker_b", lambda: _query(
+        killed = cluster.wait_until("a transform running on worker_b", lambda: _query(
             metadata, "SELECT dag_id, run_id FROM task_instance WHERE task_id = 'transform' AND state = 'running' "
-                      "AND hostname = 'worker_b'"), cluster, deadline, every=0.2)[0]
+                      "AND hostname = 'worker_b'"), deadline, every=0.2)[0]
         cluster.stop("worker_b", sig=signal.SIGKILL)
         cluster.start_worker("worker_b_restarted", "worker_b", env=workers["worker_b"])
-        sync_runs = _wait_for("the sync runs", lambda: _finished_runs(metadata, sync_dags, len(sync_dags)), cluster, deadline)
+        sync_runs = cluster.wait_until("the sync runs", lambda: _finished_runs(metadata, sync_dags, len(sync_dags)), deadline)
         cluster.run("dags", "trigger", "gateway_reconciliation", "--logical-date", RECONCILIATION_DATE.isoformat())
         cluster.run("dags", "unpause", "gateway_reconciliation")
-        reconciliation = _wait_for("the reconciliation", lambda: [
+        reconciliation = cluster.wait_until("the reconciliation", lambda: [
             r for r in (_finished_runs(metadata, ["gateway_reconciliation"], 1) or [])
-            if r[3] == RECONCILIATION_DATE], cluster, deadline)
+            if r[3] == RECONCILIATION_DATE], deadline)
         celery_seconds = time.monotonic() - started
         task_hosts = _query(metadata, "SELECT dag_id, run_id, task_id, hostname, state, start_date FROM task_instance "
                                       "ORDER BY dag_id, run_id, start_date")

@@ -86,16 +86,6 @@ def _rows(url: str, sql: str, **params) -> list[tuple]:
         engine.dispose()
 
 
-def _wait(what: str, check, cluster: AirflowCluster, deadline: float, every: float = 5):
-    while time.monotonic() < deadline:
-        cluster.check_alive()
-        result = check()
-        if result:
-            return result
-        time.sleep(every)
-    raise TimeoutError(f"timed out waiting for {what}; logs in {cluster.log_dir}")
-
-
 def run_overheads(metadata_url: str) -> list[float]:
     """Per finished sync run: its duration minus the time its tasks ran, in seconds."""
     rows = _rows(metadata_url, """
@@ -151,15 +141,15 @@ def bench_merchants_on_airflow(merchants: int, payments: int, workdir: Path, por
                     cluster.start_worker(name, "default", concurrency=2)
             cluster.wait_for_api()
             deadline = time.monotonic() + TIMEOUT_S
-            _wait("the sync DAGs to be parsed", lambda: _rows(
+            cluster.wait_until("the sync DAGs to be parsed", lambda: _rows(
                 urls["metadata"], "SELECT count(*) FROM dag WHERE dag_id LIKE :p", p=f"{SYNC_DAG_PREFIX}%")[0][0] >= merchants,
-                cluster, deadline)
+                deadline, every=5)
             log.info("%d sync DAGs parsed; unpausing them", merchants)
             unpaused = time.perf_counter()
             cluster.run("dags", "unpause", "--treat-dag-id-as-regex", "-y", f"^{SYNC_DAG_PREFIX}")
-            finished = _wait(f"{merchants} sync runs", lambda: (lambda rows: rows if len(rows) >= merchants else None)(
+            finished = cluster.wait_until(f"{merchants} sync runs", lambda: (lambda rows: rows if len(rows) >= merchants else None)(
                 _rows(urls["metadata"], "SELECT state FROM dag_run WHERE dag_id LIKE :p AND state IN ('success', 'failed')",
-                      p=f"{SYNC_DAG_PREFIX}%")), cluster, deadline)
+                      p=f"{SYNC_DAG_PREFIX}%")), deadline, every=5)
             wall = time.perf_counter() - unpaused
             overheads = run_overheads(urls["metadata"])
         loaded = _rows(urls["warehouse"], "SELECT count(DISTINCT data_connection_id) FROM commerce.transactions")[0][0]

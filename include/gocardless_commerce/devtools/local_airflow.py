@@ -106,6 +106,17 @@ class AirflowCluster:
             time.sleep(1)
         raise TimeoutError(f"the api-server did not answer {url} within {timeout:.0f} s")
 
+    def wait_until(self, what: str, check, deadline: float, every: float = 3):
+        """``check()``'s first truthy result, polled every ``every`` s while every process lives;
+        a timeout at the monotonic ``deadline`` names ``what`` and the logs' folder."""
+        while time.monotonic() < deadline:
+            self.check_alive()
+            result = check()
+            if result:
+                return result
+            time.sleep(every)
+        raise TimeoutError(f"timed out waiting for {what}; logs in {self.log_dir}")
+
     def check_alive(self) -> None:
         dead = {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
         if dead:
