@@ -32,5 +32,6 @@ pytest_plugins = [
     "tests.fixtures.gocardless_records",
     "tests.fixtures.commerce_api",
     "tests.fixtures.hypothesis_profiles",
+    "tests.fixtures.model_runs",
     "tests.fixtures.browser",
 ]

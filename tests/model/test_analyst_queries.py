@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from gocardless_commerce import settings
 from gocardless_commerce.registry import Registry
 from gocardless_commerce.warehouse.engine import transaction
-from tests.model.test_stages import _extract, _model_run, _run_stages, model_sandbox  # noqa: F401 (fixture)
+from tests.fixtures.model_runs import extract_into_raw, model_run, run_stages
 
 ANALYSTS_PAGE = settings.PROJECT_ROOT / "docs" / "analysts.md"
 #: The merchant the page's queries name, and the one the model's test run builds.
-PAGE_MERCHANT, TEST_MERCHANT = "demo_merchant_1", _model_run().user_id
+PAGE_MERCHANT, TEST_MERCHANT = "demo_merchant_1", model_run().user_id
 
 
 def example_queries() -> dict[str, str]:
@@ -34,8 +34,8 @@ def test_the_page_has_five_questions_each_with_its_sql():
 
 
 def test_every_example_question_returns_rows(model_sandbox, warehouse, registry_snapshot):
-    _extract(model_sandbox, warehouse)
-    _run_stages(warehouse, _model_run())
+    extract_into_raw(model_sandbox, warehouse)
+    run_stages(warehouse, model_run())
     Registry(warehouse).connect(TEST_MERCHANT, "Sandbox merchant", organisation_id=model_sandbox.merchants[0].organisation_id)
     answers, empty = {}, []
     with transaction(warehouse) as conn:

@@ -27,11 +27,9 @@ from gocardless_commerce.model import schema, stages
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
 from tests.fixtures.hypothesis_profiles import property_settings
+from tests.fixtures.model_runs import ALL_TYPES, COMMERCE_TABLES
 from tests.fixtures.warehouse import PG_ADMIN_DSN, _reset_postgres, dump_tables
 
-ALL_TYPES = ("COMMERCE_TRANSACTION", "COMMERCE_SUBSCRIPTION", "COMMERCE_TRANSACTION_INSIGHT", "COMMERCE_SUBSCRIPTION_INSIGHT")
-TABLES = ("commerce.transactions", "commerce.subscriptions", "commerce.transactions_insight",
-          "commerce.subscriptions_insight", "commerce.quarantine")
 _LAST_RUN = list(schema.QUARANTINE).index("last_run_id")
 
 
@@ -86,14 +84,14 @@ class Merchant:
 
 
 def _commerce(engine: sa.Engine) -> dict[str, list[tuple]]:
-    dump = dump_tables(engine, TABLES)
+    dump = dump_tables(engine, COMMERCE_TABLES)
     dump["commerce.quarantine"] = sorted((row[:_LAST_RUN] + row[_LAST_RUN + 1:] for row in dump["commerce.quarantine"]), key=repr)
     return dump
 
 
 def assert_same_commerce(warehouses: dict[str, sa.Engine]) -> None:
     incremental, full = (_commerce(warehouses[name]) for name in ("incremental", "full"))
-    for table in TABLES:
+    for table in COMMERCE_TABLES:
         assert incremental[table] == full[table], f"{table} differs from the full rebuild"
 
 

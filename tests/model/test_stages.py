@@ -12,64 +12,19 @@ import pytest
 import sqlalchemy as sa
 
 from gocardless_commerce import model
-from gocardless_commerce.extract import landing, sync
+from gocardless_commerce.extract import landing
 from gocardless_commerce.model import schema, stages
 from gocardless_commerce.model.staging import frame_to_decimals
-from gocardless_commerce.client import GoCardlessClient
 from gocardless_commerce.warehouse.engine import get_engine, transaction
 from gocardless_commerce.warehouse.migrations import apply_migrations
+from tests.fixtures.model_runs import COMMERCE_TABLES, MODEL_DC, dump_commerce, extract_into_raw, model_run, run_stages
 from tests.fixtures.sandbox import PINNED_NOW
-from tests.fixtures.warehouse import _reset_postgres, dump_tables
-
-DC = "dc-model"
-ALL_TYPES = (
-    "COMMERCE_TRANSACTION",
-    "COMMERCE_SUBSCRIPTION",
-    "COMMERCE_TRANSACTION_INSIGHT",
-    "COMMERCE_SUBSCRIPTION_INSIGHT",
-)
-TABLES = ("commerce.transactions", "commerce.subscriptions", "commerce.transactions_insight",
-          "commerce.subscriptions_insight", "commerce.quarantine")
-
-
-def _model_run(run_id: str = "run-1", data_types=ALL_TYPES) -> stages.ModelRun:
-    return stages.ModelRun(
-        user_id="user-1", data_connection_id=DC, run_id=run_id, now=PINNED_NOW, history_months=12,
-        data_types=tuple(data_types),
-    )
-
-
-def _extract(server, engine) -> None:
-    request = sync.SyncRequest(user_id="user-1", data_connection_id=DC, run_id="sync-1", now=PINNED_NOW, history_months=18)
-    with GoCardlessClient(server.merchants[0].access_token, base_url=server.base_url) as client:
-        sync.sync_data_connection(client, engine, request)
-
-
-def _run_stages(engine, run: stages.ModelRun) -> dict:
-    return {
-        "transform": stages.transform(engine, run),
-        "validate": stages.validate(engine, run),
-        "insights": stages.build_insights(engine, run),
-        "load": stages.load(engine, run),
-    }
-
-
-def _dump(engine) -> dict[str, list[tuple]]:
-    return dump_tables(engine, TABLES)
-
-
-@pytest.fixture(scope="module")
-def model_sandbox():
-    from gocardless_sandbox import SandboxServer
-    from tests.fixtures.sandbox import small_config
-
-    with SandboxServer(small_config(merchants=1, payments_per_merchant=400, seed=31, rate_limit_per_minute=100_000)) as server:
-        yield server
+from tests.fixtures.warehouse import _reset_postgres
 
 
 def test_a_run_loads_every_commerce_table(model_sandbox, warehouse):
-    _extract(model_sandbox, warehouse)
-    summary = _run_stages(warehouse, _model_run())
+    extract_into_raw(model_sandbox, warehouse)
+    summary = run_stages(warehouse, model_run())
     org = model_sandbox.merchants[0].organisation_id
     store = model_sandbox.store
     with transaction(warehouse) as conn:
@@ -120,16 +75,16 @@ def _sorted(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
 
 
 def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sandbox, warehouse):
-    _extract(model_sandbox, warehouse)
+    extract_into_raw(model_sandbox, warehouse)
     with transaction(warehouse) as conn:  # the sandbox charges no fee outside a payment: add one per payout
         payouts = conn.execute(sa.text("SELECT id FROM raw.gocardless_payouts ORDER BY id LIMIT 40")).scalars().all()
-        ctx = landing.LandingContext("user-1", DC, "test", "2026-10-30T00:00:00")
+        ctx = landing.LandingContext("user-1", MODEL_DC, "test", "2026-10-30T00:00:00")
         landing.land_payout_items(conn, [(p, [{"type": "app_fee", "amount": "-12.5", "links": {}}]) for p in payouts], ctx)
         # and a fee that cannot be read, on a payment: both paths must name it on that payment
         payment = conn.execute(sa.text("SELECT id FROM raw.gocardless_payments ORDER BY id LIMIT 1")).scalar_one()
         landing.land_payout_items(conn, [(payouts[0], [{"type": "gocardless_fee", "amount": "n/a",
                                                          "links": {"payment": payment}}])], ctx)
-    run = dataclasses.replace(_model_run(), chunk_rows=37)  # many chunks, every stream split
+    run = dataclasses.replace(model_run(), chunk_rows=37)  # many chunks, every stream split
     stages.transform(warehouse, run)
     chunks = list(run.staging.read_parts("transactions"))
     chunked = pd.concat(chunks, ignore_index=True)
@@ -153,24 +108,24 @@ def test_chunked_reading_builds_exactly_what_the_whole_history_builds(model_sand
 
 
 def test_rerunning_the_same_run_leaves_every_table_identical(model_sandbox, warehouse):
-    _extract(model_sandbox, warehouse)
+    extract_into_raw(model_sandbox, warehouse)
     _land_bad_records(warehouse)
-    _run_stages(warehouse, _model_run())
-    before = _dump(warehouse)
+    run_stages(warehouse, model_run())
+    before = dump_commerce(warehouse)
     assert len(before["commerce.quarantine"]) >= len(BAD_PAYMENTS)
-    _extract(model_sandbox, warehouse)
-    second = _run_stages(warehouse, _model_run())
-    assert _dump(warehouse) == before
+    extract_into_raw(model_sandbox, warehouse)
+    second = run_stages(warehouse, model_run())
+    assert dump_commerce(warehouse) == before
     assert all(stats["changed"] == 0 for name, stats in second["load"].items() if isinstance(stats, dict))
 
 
 def test_a_new_run_over_the_same_data_keeps_one_quarantine_row_per_record(model_sandbox, warehouse):
-    _extract(model_sandbox, warehouse)
+    extract_into_raw(model_sandbox, warehouse)
     _land_bad_records(warehouse)
-    _run_stages(warehouse, _model_run("run-1"))
-    before = _dump(warehouse)
-    _run_stages(warehouse, _model_run("run-2"))
-    after = _dump(warehouse)
+    run_stages(warehouse, model_run("run-1"))
+    before = dump_commerce(warehouse)
+    run_stages(warehouse, model_run("run-2"))
+    after = dump_commerce(warehouse)
     assert {t: rows for t, rows in after.items() if t != "commerce.quarantine"} == {
         t: rows for t, rows in before.items() if t != "commerce.quarantine"}
     last_run = list(schema.QUARANTINE).index("last_run_id")
@@ -188,9 +143,9 @@ def test_duckdb_and_postgresql_hold_identical_results(model_sandbox, tmp_path, p
             _reset_postgres(url)
         engine = get_engine(url)
         apply_migrations(engine)
-        _extract(model_sandbox, engine)
-        _run_stages(engine, _model_run())
-        dumps.append(_dump(engine))
+        extract_into_raw(model_sandbox, engine)
+        run_stages(engine, model_run())
+        dumps.append(dump_commerce(engine))
     assert dumps[0] == dumps[1]
     assert dumps[0]["commerce.transactions"]
 
@@ -222,7 +177,7 @@ BAD_REFUND = {"id": "RFBAD1", "created_at": "2026-10-02T10:00:00.000Z", "amount"
 
 
 def _land_bad_records(engine) -> None:
-    ctx = landing.LandingContext(user_id="user-1", data_connection_id=DC, run_id="manual", extracted_at="2026-11-01 00:00:00")
+    ctx = landing.LandingContext(user_id="user-1", data_connection_id=MODEL_DC, run_id="manual", extracted_at="2026-11-01 00:00:00")
     with transaction(engine) as conn:
         landing.land(conn, landing.RESOURCES["payments"], list(BAD_PAYMENTS.values()), ctx)
         landing.land(conn, landing.RESOURCES["refunds"], [BAD_REFUND], ctx)
@@ -232,9 +187,9 @@ def _land_bad_records(engine) -> None:
 
 
 def test_malformed_records_are_quarantined_with_reasons_and_the_rest_loads(model_sandbox, warehouse):
-    _extract(model_sandbox, warehouse)
+    extract_into_raw(model_sandbox, warehouse)
     _land_bad_records(warehouse)
-    summary = _run_stages(warehouse, _model_run())
+    summary = run_stages(warehouse, model_run())
     with transaction(warehouse) as conn:
         rows = conn.execute(
             sa.text("SELECT source_id, CAST(failed_rules AS VARCHAR) FROM commerce.quarantine WHERE source_id LIKE 'PMBAD%'")
@@ -262,7 +217,7 @@ def test_malformed_records_are_quarantined_with_reasons_and_the_rest_loads(model
 
 
 def test_a_batch_level_failure_loads_nothing(model_sandbox, warehouse, monkeypatch):
-    _extract(model_sandbox, warehouse)
+    extract_into_raw(model_sandbox, warehouse)
     real_frame, calls = stages.transactions_frame, []
 
     def third_chunk_loses_its_currency(rows):
@@ -271,24 +226,24 @@ def test_a_batch_level_failure_loads_nothing(model_sandbox, warehouse, monkeypat
         return frame.drop(columns=["currency"]) if len(calls) == 3 else frame
 
     monkeypatch.setattr(stages, "transactions_frame", third_chunk_loses_its_currency)
-    run = dataclasses.replace(_model_run(), chunk_rows=50)  # earlier chunks are valid: still nothing loads
+    run = dataclasses.replace(model_run(), chunk_rows=50)  # earlier chunks are valid: still nothing loads
     stages.transform(warehouse, run)
     assert len(calls) > 3
     with pytest.raises(model.BatchValidationError, match="columns_match_contract"):
         stages.validate(warehouse, run)
-    assert all(not rows for rows in _dump(warehouse).values())
+    assert all(not rows for rows in dump_commerce(warehouse).values())
 
 
 def test_a_rebuild_keeps_the_reconciliation_columns(model_sandbox, warehouse):
-    _extract(model_sandbox, warehouse)
-    _run_stages(warehouse, _model_run())
+    extract_into_raw(model_sandbox, warehouse)
+    run_stages(warehouse, model_run())
     with transaction(warehouse) as conn:
         target = conn.execute(sa.text("SELECT id FROM commerce.transactions WHERE type = 'PAYMENT' ORDER BY id LIMIT 1")).scalar_one()
         conn.execute(
             sa.text("UPDATE commerce.transactions SET gateway_state = 'Settled', settled_on = DATE '2026-10-02' WHERE id = :id"),
             {"id": target},
         )
-    _run_stages(warehouse, _model_run("run-2"))
+    run_stages(warehouse, model_run("run-2"))
     with transaction(warehouse) as conn:
         state, settled = conn.execute(
             sa.text("SELECT gateway_state, settled_on FROM commerce.transactions WHERE id = :id"), {"id": target}
@@ -297,10 +252,10 @@ def test_a_rebuild_keeps_the_reconciliation_columns(model_sandbox, warehouse):
 
 
 def test_data_types_pick_the_tables(model_sandbox, warehouse):
-    _extract(model_sandbox, warehouse)
-    summary = _run_stages(warehouse, _model_run(data_types=("COMMERCE_SUBSCRIPTION",)))
+    extract_into_raw(model_sandbox, warehouse)
+    summary = run_stages(warehouse, model_run(data_types=("COMMERCE_SUBSCRIPTION",)))
     assert set(summary["load"]) == {"subscriptions"}
-    dump = _dump(warehouse)
+    dump = dump_commerce(warehouse)
     assert dump["commerce.subscriptions"] and not dump["commerce.transactions"]
 
 
@@ -310,15 +265,15 @@ def test_deleting_a_data_connection_deletes_its_rows_everywhere(model_sandbox, w
     registry = Registry(warehouse)
     kept = registry.connect("other", "Other Ltd", organisation_id="OR-other")
     with transaction(warehouse) as conn:  # the model's rows belong to a registered connection
-        conn.execute(sa.text("UPDATE meta.data_connections SET id = :dc WHERE id = :old"), {"dc": DC, "old": kept.id})
+        conn.execute(sa.text("UPDATE meta.data_connections SET id = :dc WHERE id = :old"), {"dc": MODEL_DC, "old": kept.id})
     registry.connect("keeper", "Keeper", organisation_id="OR-keeper")
-    _extract(model_sandbox, warehouse)
-    _run_stages(warehouse, _model_run())
+    extract_into_raw(model_sandbox, warehouse)
+    run_stages(warehouse, model_run())
     registry.delete("other")
     with transaction(warehouse) as conn:
         leftovers = {
-            table: conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE data_connection_id = :dc"), {"dc": DC}).scalar_one()
-            for table in (*TABLES, "raw.gocardless_payments", "raw.gocardless_events", "meta.sync_state", "meta.sync_runs")
+            table: conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE data_connection_id = :dc"), {"dc": MODEL_DC}).scalar_one()
+            for table in (*COMMERCE_TABLES, "raw.gocardless_payments", "raw.gocardless_events", "meta.sync_state", "meta.sync_runs")
         }
         remaining = conn.execute(sa.text("SELECT user_id FROM meta.data_connections")).scalars().all()
     assert set(leftovers.values()) == {0}
@@ -338,8 +293,8 @@ def test_the_sandbox_shapes_reach_the_model(tmp_path):
         # the sandbox carries negative balances forward, so a negative payout comes only as an odd record
         negative = server.store.all_bodies(server.merchants[0].organisation_id, "payouts")[0]["id"]
         server.app.state.odd_records.replace({"bad_fields": [{"resource": "payouts", "id": negative, "mode": "negative_amount"}]})
-        _extract(server, warehouse)
-    summary = _run_stages(warehouse, _model_run())
+        extract_into_raw(server, warehouse)
+    summary = run_stages(warehouse, model_run())
     with transaction(warehouse) as conn:
         def scalar(sql: str):
             return conn.execute(sa.text(sql)).scalar_one()
@@ -362,8 +317,8 @@ def test_the_sandbox_shapes_reach_the_model(tmp_path):
 
 def test_each_stage_reads_only_the_shared_staging_and_a_failed_load_can_be_retried(model_sandbox, warehouse, tmp_path, monkeypatch):
     """As on Celery: every stage on another worker (its own local data folder), one staging URL."""
-    _extract(model_sandbox, warehouse)
-    run = dataclasses.replace(_model_run(), staging_root=(tmp_path / "bucket").as_uri())
+    extract_into_raw(model_sandbox, warehouse)
+    run = dataclasses.replace(model_run(), staging_root=(tmp_path / "bucket").as_uri())
     for worker, stage in enumerate((stages.transform, stages.validate, stages.build_insights)):
         monkeypatch.setenv("GC_COMMERCE_DATA_DIR", str(tmp_path / f"worker-{worker}"))
         stage(warehouse, run)
@@ -387,8 +342,8 @@ def test_amended_subscriptions_count_at_the_amount_in_force_each_month(sandbox_f
     from gocardless_commerce.model.subscriptions import amount_changes_frame
 
     model_sandbox = sandbox_factory(merchants=1, payments_per_merchant=600, seed=21)  # five amendments
-    _extract(model_sandbox, warehouse)
-    run = _model_run("amended-1", data_types=("COMMERCE_SUBSCRIPTION", "COMMERCE_SUBSCRIPTION_INSIGHT"))
+    extract_into_raw(model_sandbox, warehouse)
+    run = model_run("amended-1", data_types=("COMMERCE_SUBSCRIPTION", "COMMERCE_SUBSCRIPTION_INSIGHT"))
     stages.transform(warehouse, run)
     staged = pd.concat(list(run.staging.read_parts("subscription_amounts")), ignore_index=True)
     frames = _whole_raw_frames(warehouse)
@@ -432,10 +387,10 @@ def _validation_results(engine, run_id: str) -> dict[tuple[str, str], tuple[int,
 
 def test_rule_counts_add_up_every_chunk_and_a_rerun_replaces_them(model_sandbox, warehouse, tmp_path, monkeypatch):
     monkeypatch.setenv("GC_COMMERCE_DATA_DIR", str(tmp_path / "data"))
-    _extract(model_sandbox, warehouse)
+    extract_into_raw(model_sandbox, warehouse)
     _land_bad_records(warehouse)
-    run = dataclasses.replace(_model_run(), chunk_rows=50)  # the orphan refund sits chunks after the first
-    summary = _run_stages(warehouse, run)
+    run = dataclasses.replace(model_run(), chunk_rows=50)  # the orphan refund sits chunks after the first
+    summary = run_stages(warehouse, run)
     results = _validation_results(warehouse, run.run_id)
     by_rule = summary["validate"]["transactions"]["quarantined_by_rule"]
     for rule, quarantined in by_rule.items():
@@ -448,7 +403,7 @@ def test_rule_counts_add_up_every_chunk_and_a_rerun_replaces_them(model_sandbox,
     assert {table for table, _ in results} == {"commerce.transactions", "commerce.subscriptions",
                                                "commerce.transactions_insight", "commerce.subscriptions_insight"}
 
-    _run_stages(warehouse, run)  # the same run again: its rows are replaced, not added
+    run_stages(warehouse, run)  # the same run again: its rows are replaced, not added
     assert _validation_results(warehouse, run.run_id) == results
     with transaction(warehouse) as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM meta.validation_results")).scalar_one() == len(results)
@@ -456,13 +411,13 @@ def test_rule_counts_add_up_every_chunk_and_a_rerun_replaces_them(model_sandbox,
 
 def test_data_docs_show_every_chunk_offline_and_keep_earlier_runs(model_sandbox, warehouse, tmp_path, monkeypatch):
     monkeypatch.setenv("GC_COMMERCE_DATA_DIR", str(tmp_path / "data"))
-    _extract(model_sandbox, warehouse)
+    extract_into_raw(model_sandbox, warehouse)
     _land_bad_records(warehouse)
-    first = dataclasses.replace(_model_run("manual__first"), chunk_rows=50)
-    summary = _run_stages(warehouse, first)
-    _run_stages(warehouse, dataclasses.replace(first, run_id="manual__second"))
+    first = dataclasses.replace(model_run("manual__first"), chunk_rows=50)
+    summary = run_stages(warehouse, first)
+    run_stages(warehouse, dataclasses.replace(first, run_id="manual__second"))
     root = tmp_path / "data" / "gx_data_docs"
-    run_page = root / "runs" / DC / "manual__first" / "index.html"
+    run_page = root / "runs" / MODEL_DC / "manual__first" / "index.html"
     assert summary["validate"]["data_docs"] == run_page.resolve().as_uri()
     text = run_page.read_text()
     assert "refund_payment_in_raw" in text and "row(s) quarantined" in text
