@@ -62,11 +62,14 @@ def write_registry_snapshot(path: Path, merchants: int) -> Path:
 
 
 #: Loads a DAG folder or file as Airflow does (``DagBag``), Airflow already imported as in the
-#: DAG processor and the task runner; prints seconds, DAGs built and import errors as JSON.
+#: DAG processor and the task runner, and the objects of those imports frozen out of the cycle
+#: collector's reach (``gc.freeze()``), as the DAG processor does before it starts a file's
+#: parser (``airflow/dag_processing/manager.py``); prints seconds, DAGs built and import errors.
 _DAGBAG_PROBE = """
-import json, sys, time
+import gc, json, sys, time
 import airflow.sdk
 from airflow.dag_processing.dagbag import DagBag
+gc.freeze()
 started, cpu = time.perf_counter(), time.process_time()
 bag = DagBag(dag_folder=sys.argv[1], safe_mode=False, load_op_links=False)
 print(json.dumps({"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
@@ -98,15 +101,23 @@ def bench_parse(merchant_counts: list[int], workdir: Path) -> None:
         target = f"merchant_{merchants // 2:05d}"
         task_start = timed_dagbag(dags_folder / f"gocardless_sync_shard_{shard_of(target)}.py", snapshot,
                                   parsing_dag_id=sync_dag_id(target))
+        per_thousand = full["seconds"] * 1000 / merchants
         print_figures(f"DAG parse, {merchants:,} registered merchants in {SHARDS} shard files (best of 3)", [
             ("full parse of dags/ (DagBag, one process) s", f"{full['seconds']:.2f}", ""),
             ("  of which CPU s (less sensitive to a busy machine)", f"{full['cpu_seconds']:.2f}", ""),
-            ("  per 1,000 merchants s", f"{full['seconds'] * 1000 / merchants:.2f}", "goal ≤ 1 s"),
+            ("  per 1,000 merchants s", f"{per_thousand:.2f}", _goal(per_thousand <= 1, "≤ 1 s")),
+            ("  per 1,000 merchants, CPU s", f"{full['cpu_seconds'] * 1000 / merchants:.2f}", ""),
+            ("  per shard file (average) s", f"{full['seconds'] / SHARDS:.2f}", "< dagbag_import_timeout (30 s)"),
             ("  DAGs built / import errors", f"{full['dags']:,} / {full['errors']}", ""),
-            ("task-start parse (one shard file, parsing context) ms", f"{task_start['seconds'] * 1000:.0f}", "goal ≤ 50 ms"),
+            ("task-start parse (one shard file, parsing context) ms", f"{task_start['seconds'] * 1000:.0f}",
+             _goal(task_start["seconds"] <= 0.05, "≤ 50 ms")),
             ("  of which CPU ms", f"{task_start['cpu_seconds'] * 1000:.0f}", ""),
             ("  DAGs built", task_start["dags"], "1"),
         ])
+
+
+def _goal(met: bool, goal: str) -> str:
+    return f"goal {goal}: {'met' if met else 'MISSED'}"
 
 
 # -- reconciliation-scale ---------------------------------------------------------------------------
