@@ -150,6 +150,18 @@ def test_a_merchant_connects_through_oauth_and_its_dag_appears_and_syncs(server)
     done = _wait_for_sync(server, "acme")
     assert done["status"] == "SUCCESS", (done, server.log_tail())
     assert done["counts"]["records_landed"] > 0 and done["finished_at"]
+    # ...and it is the run of the schedule's latest interval: once the scheduler has moved on to
+    # the next interval, the DAG still has that one run (no second, scheduled first sync)
+    runs_url = f"{server.url}/api/v2/dags/gocardless_sync__acme/dagRuns"
+    first_run = requests.get(runs_url, headers=server.headers(), timeout=30).json()["dag_runs"][0]
+    assert first_run["logical_date"] is not None
+    deadline = time.monotonic() + 120
+    while requests.get(f"{server.url}/api/v2/dags/gocardless_sync__acme", headers=server.headers(),
+                       timeout=30).json()["next_dagrun_logical_date"] <= first_run["logical_date"]:
+        assert time.monotonic() < deadline, "the scheduler did not move on to the next interval"
+        time.sleep(2)
+    runs = requests.get(runs_url, headers=server.headers(), timeout=30).json()
+    assert runs["total_entries"] == 1, runs
 
 
 def test_the_callback_refuses_a_forged_state_and_changes_nothing(server):

@@ -35,7 +35,7 @@ from gocardless_commerce.client import oauth
 from gocardless_commerce.client.errors import GoCardlessError
 from gocardless_commerce.orchestration.connections import delete_connection, load_connection, save_connection
 from gocardless_commerce.orchestration.hook import provider_oauth_root
-from gocardless_commerce.orchestration.merchant_dags import publish_merchant_dag, retire_merchant_dag, trigger_sync
+from gocardless_commerce.orchestration.merchant_dags import publish_merchant_dag, retire_merchant_dag
 from gocardless_commerce.orchestration.pools import delete_merchant_pool, ensure_pools
 from gocardless_commerce.registry import SYNCED_STATUSES, DataConnection, RegistryConflict
 from gocardless_commerce.settings import ConfigurationError
@@ -216,7 +216,6 @@ def _connected(connection: DataConnection, grant: dict, provider: ProviderConnec
                             requested_data_types=connection.requested_data_types,
                             legal_identifiers=user.legal_identifiers, schedule=connection.schedule)
     ensure_pools([user.id])
-    publish_merchant_dag(user.id)
-    if provider.auto_connect:
-        trigger_sync(user.id, list(connected.requested_data_types), triggered_by_user=by)
+    publish_merchant_dag(user.id, first_sync=list(connected.requested_data_types) if provider.auto_connect else None,
+                         triggered_by_user=by)
     return data_connection_view(connected)

@@ -67,11 +67,31 @@ def _set_dag_flags(dag_id: str, **flags: bool) -> None:
         session.execute(update(DagModel).where(DagModel.dag_id == dag_id).values(**flags))
 
 
-def publish_merchant_dag(user_id: str) -> str:
-    """Make the merchant's sync DAG (per the registry snapshot) exist and run now; its id."""
+def _first_scheduled_logical_date(dag_id: str) -> datetime | None:
+    """The logical date of the run the scheduler will create once the DAG is unpaused."""
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return session.scalar(select(DagModel.next_dagrun).where(DagModel.dag_id == dag_id))
+
+
+def publish_merchant_dag(user_id: str, *, first_sync: list[str] | None = None,
+                         triggered_by_user: str | None = None) -> str:
+    """Make the merchant's sync DAG (per the registry snapshot) exist and run now; its id.
+
+    ``first_sync`` (data types) starts the first sync at once. Unpausing a DAG whose schedule
+    is due makes the scheduler start the run of the latest interval too, so the first sync is
+    triggered before the unpause *at that run's logical date*: the scheduler finds the run
+    there and moves on to the next interval instead of starting a second sync.
+    """
     dag_id = sync_dag_id(user_id)
     if dag_id not in _parse_shard(user_id):
         raise DagNotPublishedError(f"the DAG files did not build {dag_id}: see the import errors in Airflow")
+    if first_sync is not None:
+        trigger_sync(user_id, first_sync, triggered_by_user=triggered_by_user,
+                     logical_date=_first_scheduled_logical_date(dag_id))
     _set_dag_flags(dag_id, is_paused=False, is_stale=False)
     log.info("Published %s (unpaused)", dag_id)
     return dag_id
@@ -118,8 +138,10 @@ def sync_runs(user_id: str, *, limit: int = 100) -> list[SyncRun]:
     ]
 
 
-def trigger_sync(user_id: str, data_types: list[str], *, triggered_by_user: str | None = None) -> SyncRun:
-    """Start a sync of the merchant with these data types; refused while one is queued or running."""
+def trigger_sync(user_id: str, data_types: list[str], *, triggered_by_user: str | None = None,
+                 logical_date: datetime | None = None) -> SyncRun:
+    """Start a sync of the merchant with these data types; refused while one is queued or running.
+    ``logical_date``: the run's (a manual run has none unless given)."""
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.utils.types import DagRunTriggeredByType
 
@@ -127,7 +149,7 @@ def trigger_sync(user_id: str, data_types: list[str], *, triggered_by_user: str 
         raise SyncAlreadyActiveError(f"a sync of user {user_id!r} is already queued or running")
     run = trigger_dag(
         sync_dag_id(user_id), triggered_by=DagRunTriggeredByType.REST_API, conf={"data_types": list(data_types)},
-        triggering_user_name=triggered_by_user,
+        triggering_user_name=triggered_by_user, logical_date=logical_date,
     )
     log.info("Triggered %s run %s (%s)", run.dag_id, run.run_id, data_types)
     return next(r for r in sync_runs(user_id, limit=5) if r.run_id == run.run_id)
