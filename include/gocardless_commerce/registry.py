@@ -187,6 +187,18 @@ class Registry:
                 {"id": data_connection_id, "n": oauth_nonce, "now": _now()},
             ).rowcount == 1
 
+    def mark_connecting(self, data_connection_id: str, oauth_nonce: str) -> bool:
+        """The merchant opened the consent page: ``CONNECTING``, if the connection still waits
+        for this nonce (not used, not replaced); False otherwise, and nothing changes."""
+        with transaction(self.engine) as conn:
+            return conn.execute(
+                sa.text(
+                    "UPDATE meta.data_connections SET status = 'CONNECTING', status_reason = NULL, updated_at = :now "
+                    "WHERE id = :id AND oauth_nonce = :n AND status IN ('AUTH_REQUIRED', 'CONNECTING')"
+                ),
+                {"id": data_connection_id, "n": oauth_nonce, "now": _now()},
+            ).rowcount == 1
+
     def set_requested_data_types(self, data_connection_id: str, requested_data_types: tuple[str, ...]) -> DataConnection:
         _check_data_types(requested_data_types)
         with transaction(self.engine) as conn:

@@ -59,7 +59,14 @@ def _connect(server: CommerceAirflow, user_id: str) -> tuple[dict, str]:
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["status"] == "AUTH_REQUIRED" and body["dag_id"] is None
-    consent = requests.get(body["redirect_url"], allow_redirects=False, timeout=30)  # the sandbox auto-approves
+    assert body["redirect_url"].startswith(f"{server.api}/connect/gocardless?state=")
+    # opening the redirect marks the connection CONNECTING and goes on to GoCardless's consent page
+    opened = requests.get(body["redirect_url"], headers=server.headers("operator"), allow_redirects=False, timeout=30)
+    assert opened.status_code == 303, opened.text
+    assert opened.headers["location"].startswith(server.sandbox.base_url)
+    connection = _call(server, "GET", f"/users/{user_id}/data-connections/{body['id']}", user="viewer").json()
+    assert connection["status"] == "CONNECTING"
+    consent = requests.get(opened.headers["location"], allow_redirects=False, timeout=30)  # the sandbox auto-approves
     assert consent.status_code == 302, consent.text
     return body, consent.headers["location"]
 
@@ -174,6 +181,8 @@ def test_the_callback_refuses_a_forged_state_and_changes_nothing(server):
         _assert_error(_call(server, "GET", "/callback/gocardless", params={"code": "x", "state": state}), 400,
                       "INVALID_STATE")
     _assert_error(_call(server, "GET", "/callback/gocardless", params={"code": "x"}), 422)
+    for state in forged:  # the redirect_url refuses them too
+        _assert_error(_call(server, "GET", "/connect/gocardless", params={"state": state}), 400, "INVALID_STATE")
     assert _call(server, "GET", "/users/acme", user="viewer").json()["data_connections"] == before
 
 
@@ -283,7 +292,8 @@ def test_the_server_answers_as_its_openapi_document_says(api_schema, server):
                   phases=[Phase.explicit, Phase.generate], database=None, derandomize=True)
         def answers_as_documented(case):
             # a generated OAuth state is never one the server signed: refusing it is the point
-            excluded = [positive_data_acceptance] if case.operation.path.endswith("/callback/gocardless") else []
+            excluded = [positive_data_acceptance] if case.operation.path.endswith(("/callback/gocardless",
+                                                                                   "/connect/gocardless")) else []
             case.call_and_validate(headers=server.headers(), timeout=60, excluded_checks=excluded)
 
         answers_as_documented()

@@ -1,10 +1,13 @@
 """``…/users/{user_id}/data-connections`` and ``…/callback/gocardless``: connecting a merchant
 through GoCardless OAuth.
 
-1. ``POST`` creates an ``AUTH_REQUIRED`` connection and answers a ``redirect_url`` to the OAuth
-   authorize page of the provider's host (GoCardless live or sandbox per ``is_sandbox``, or the
-   credentials' ``base_url``), carrying a signed, expiring ``state`` whose nonce the registry holds.
-2. GoCardless sends the merchant back to the callback with ``code`` and ``state``. A state we did
+1. ``POST`` creates an ``AUTH_REQUIRED`` connection and answers a ``redirect_url``: this API's
+   ``…/connect/gocardless?state=…``, carrying a signed, expiring ``state`` whose nonce the
+   registry holds.
+2. Opening it sets ``CONNECTING`` and redirects (303) to the OAuth authorize page of the
+   provider's host (GoCardless live or sandbox per ``is_sandbox``, or the credentials'
+   ``base_url``) with the same state.
+3. GoCardless sends the merchant back to the callback with ``code`` and ``state``. A state we did
    not sign, an expired one, or one already used is refused (400) and changes nothing. Otherwise
    the nonce is consumed, the connection is ``CONNECTING`` while the code is exchanged, then
    ``CONNECTED`` (token in its Airflow connection, DAG published, first sync started when
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -43,20 +47,22 @@ from gocardless_commerce.settings import ConfigurationError
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["data connections"])
 CALLBACK_PATH = "/callback/gocardless"
+CONNECT_PATH = "/connect/gocardless"
+
+
+def _route_url(request: Request, route: str, query: str = "") -> str:
+    """The URL of one of this API's routes, from this request's own URL: every route sits under
+    API_PREFIX, and the mount point above it (/commerce) is Airflow's to choose (url_for would
+    search Airflow's router, which does not know the plugin's routes)."""
+    path = request.url.path
+    api_root = path[: path.index(API_PREFIX) + len(API_PREFIX)]
+    return str(request.url.replace(path=f"{api_root}{route}", query=query))
 
 
 def redirect_uri(request: Request) -> str:
     """Where GoCardless sends merchants back: ``GC_COMMERCE_OAUTH_REDIRECT_URI`` (as registered
     with the partner app, e.g. behind a proxy), else this server's callback route."""
-    explicit = os.environ.get("GC_COMMERCE_OAUTH_REDIRECT_URI")
-    if explicit:
-        return explicit
-    # Every route sits under API_PREFIX; the mount point above it (/commerce) is Airflow's to
-    # choose, so the callback is found from this request's own URL (url_for would search
-    # Airflow's router, which does not know the plugin's routes).
-    path = request.url.path
-    api_root = path[: path.index(API_PREFIX) + len(API_PREFIX)]
-    return str(request.url.replace(path=f"{api_root}{CALLBACK_PATH}", query=""))
+    return os.environ.get("GC_COMMERCE_OAUTH_REDIRECT_URI") or _route_url(request, CALLBACK_PATH)
 
 
 def _answer_callback(request: Request, view: models.DataConnection) -> models.DataConnection | Response:
@@ -70,8 +76,12 @@ def _answer_callback(request: Request, view: models.DataConnection) -> models.Da
     return RedirectResponse(f"{airflow_root}/plugin/{url_route('merchants')}", status_code=303)
 
 
-def _authorize_url(request: Request, provider: ProviderConnection, connection: DataConnection, nonce: str) -> str:
-    state = sign_state(oauth_state_secret(), connection.id, nonce)
+def _connect_url(request: Request, connection: DataConnection, nonce: str) -> str:
+    """The ``redirect_url`` handed out: this API's connect route, with a fresh signed state."""
+    return _route_url(request, CONNECT_PATH, urlencode({"state": sign_state(oauth_state_secret(), connection.id, nonce)}))
+
+
+def _authorize_url(request: Request, provider: ProviderConnection, state: str) -> str:
     try:
         root = provider_oauth_root(provider.extra)
     except ConfigurationError as error:
@@ -89,7 +99,7 @@ def create_data_connection(user_id: models.UserIdPath, body: models.DataConnecti
         connection = registry().request_connection(user_id, tuple(body.requested_data_types), nonce)
     except RegistryConflict as error:
         raise ApiError(409, str(error)) from None
-    return data_connection_view(connection, _authorize_url(request, provider, connection, nonce))
+    return data_connection_view(connection, _connect_url(request, connection, nonce))
 
 
 @router.get("/users/{user_id}/data-connections", dependencies=[READ])
@@ -125,7 +135,7 @@ def patch_data_connection(
         nonce = new_nonce()
         connection = reg.require_auth(connection.id, nonce)
         retire_merchant_dag(user_id)
-        redirect_url = _authorize_url(request, provider, connection, nonce)
+        redirect_url = _connect_url(request, connection, nonce)
     return data_connection_view(reg.get(connection.id), redirect_url)
 
 
@@ -163,6 +173,28 @@ def _revoke_and_forget_token(connection: DataConnection) -> None:
         except (GoCardlessError, ConfigurationError) as error:
             log.warning("Could not revoke the token of data connection %s: %s", connection.id, type(error).__name__)
     delete_connection(connection.airflow_conn_id)
+
+
+class ConnectQuery(models.Request):
+    state: str = Field(min_length=1, max_length=2000)
+
+
+@router.get(CONNECT_PATH, status_code=303, dependencies=[WRITE_METHODS["PUT"]], response_class=RedirectResponse,
+            responses={303: {"description": "To the provider's consent page"}})
+def open_consent_page(query: Annotated[ConnectQuery, Query()], request: Request) -> RedirectResponse:
+    """The ``redirect_url`` of a data connection: marks it ``CONNECTING`` and sends the browser
+    on to GoCardless's consent page with the same state. A forged or expired state, or one no
+    longer awaited (used, or replaced by a newer request), is refused (400) and changes nothing."""
+    try:
+        state = verify_state(oauth_state_secret(), query.state)
+    except InvalidStateError as error:
+        raise ApiError(400, f"Invalid OAuth state: {error}", code="INVALID_STATE") from None
+    provider = ProviderConnection()
+    provider.require_usable()
+    if not registry().mark_connecting(state.data_connection_id, state.nonce):
+        raise ApiError(400, "Invalid OAuth state: already used, or replaced by a newer connection request",
+                       code="INVALID_STATE")
+    return RedirectResponse(_authorize_url(request, provider, query.state), status_code=303)
 
 
 class CallbackQuery(models.Request):

@@ -167,7 +167,8 @@ async function refresh() {
   const rows = shown.map(({ user, connection }, index) => {
     const row = merchantRow(user, connection, syncs[index]);
     const kept = keptMessages.get(user.id);
-    if (kept) row.querySelector(".cc-row-message").replaceWith(kept);
+    // the new row's buttons write into its own message box: move the old box's content there
+    if (kept) row.querySelector(".cc-row-message").replaceChildren(...kept.childNodes);
     return row;
   });
   const table = users.length
