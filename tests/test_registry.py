@@ -81,3 +81,16 @@ def test_delete_removes_the_connection_and_its_rows_in_every_schema(registry, wa
     assert left == [kept.id]
     assert [c.user_id for c in registry.data_connections()] == ["globex"]
     assert [m["user_id"] for m in _snapshot(registry)] == ["globex"]
+
+
+def test_only_the_awaited_nonce_marks_a_connection_connecting_and_only_until_it_is_used(registry):
+    registry.create_user("acme", "Acme Ltd")
+    connection = registry.request_connection("acme", ("COMMERCE_TRANSACTION",), "nonce-1")
+
+    assert not registry.mark_connecting(connection.id, "another-nonce")
+    assert registry.get(connection.id).status == "AUTH_REQUIRED"
+    assert registry.mark_connecting(connection.id, "nonce-1")
+    assert registry.mark_connecting(connection.id, "nonce-1")  # the consent page opened again
+    assert registry.get(connection.id).status == "CONNECTING"
+    assert registry.consume_oauth_nonce(connection.id, "nonce-1")
+    assert not registry.mark_connecting(connection.id, "nonce-1")  # used by the callback

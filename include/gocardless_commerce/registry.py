@@ -178,26 +178,26 @@ class Registry:
     def consume_oauth_nonce(self, data_connection_id: str, oauth_nonce: str) -> bool:
         """True once for the nonce the connection waits for (compare and clear in one UPDATE,
         so two callbacks racing with one state cannot both win)."""
-        with transaction(self.engine) as conn:
-            return conn.execute(
-                sa.text(
-                    "UPDATE meta.data_connections SET oauth_nonce = NULL, updated_at = :now "
-                    "WHERE id = :id AND oauth_nonce = :n AND status <> 'DISCONNECTED'"
-                ),
-                {"id": data_connection_id, "n": oauth_nonce, "now": _now()},
-            ).rowcount == 1
+        return self._update_one(
+            "UPDATE meta.data_connections SET oauth_nonce = NULL, updated_at = :now "
+            "WHERE id = :id AND oauth_nonce = :n AND status <> 'DISCONNECTED'",
+            data_connection_id, oauth_nonce,
+        )
 
     def mark_connecting(self, data_connection_id: str, oauth_nonce: str) -> bool:
         """The merchant opened the consent page: ``CONNECTING``, if the connection still waits
         for this nonce (not used, not replaced); False otherwise, and nothing changes."""
+        return self._update_one(
+            "UPDATE meta.data_connections SET status = 'CONNECTING', status_reason = NULL, updated_at = :now "
+            "WHERE id = :id AND oauth_nonce = :n AND status IN ('AUTH_REQUIRED', 'CONNECTING')",
+            data_connection_id, oauth_nonce,
+        )
+
+    def _update_one(self, sql: str, data_connection_id: str, oauth_nonce: str) -> bool:
+        """Run a compare-and-set UPDATE of one data connection (``:id``, ``:n``, ``:now``);
+        True if it matched, in one statement so two racing requests cannot both win."""
         with transaction(self.engine) as conn:
-            return conn.execute(
-                sa.text(
-                    "UPDATE meta.data_connections SET status = 'CONNECTING', status_reason = NULL, updated_at = :now "
-                    "WHERE id = :id AND oauth_nonce = :n AND status IN ('AUTH_REQUIRED', 'CONNECTING')"
-                ),
-                {"id": data_connection_id, "n": oauth_nonce, "now": _now()},
-            ).rowcount == 1
+            return conn.execute(sa.text(sql), {"id": data_connection_id, "n": oauth_nonce, "now": _now()}).rowcount == 1
 
     def set_requested_data_types(self, data_connection_id: str, requested_data_types: tuple[str, ...]) -> DataConnection:
         _check_data_types(requested_data_types)
