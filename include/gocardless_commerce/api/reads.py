@@ -18,7 +18,8 @@ from fastapi import APIRouter, Query
 
 from gocardless_commerce.api import models
 from gocardless_commerce.api.access import READ
-from gocardless_commerce.api.deps import existing_user, warehouse
+from gocardless_commerce.api.deps import warehouse
+from gocardless_commerce.api.errors import ApiError
 from gocardless_commerce.api.paging import decimal_text, is_partial_month, money, page_body, page_window
 from gocardless_commerce.warehouse.engine import transaction
 
@@ -51,7 +52,9 @@ class Listing:
                 params[name] = value
         limit, offset = page_window(query.page, query.per_page)
         condition = " AND ".join(where)
-        with transaction(warehouse()) as conn:
+        with transaction(warehouse()) as conn:  # one connection a request: opening DuckDB's file costs ~20 ms
+            if conn.execute(sa.text("SELECT 1 FROM meta.users WHERE id = :user_id"), params).first() is None:
+                raise ApiError(404, f"No user {user_id!r}")
             total = conn.execute(sa.text(f"SELECT count(*) FROM {self.table} WHERE {condition}"), params).scalar_one()
             rows = conn.execute(
                 sa.text(f"SELECT {', '.join(self.columns)} FROM {self.table} WHERE {condition} "
@@ -130,7 +133,6 @@ def _subscriptions_insight(row: dict) -> dict:
 
 
 def _listed(listing: Listing, shape: Callable[[dict], dict], user_id: str, query: models.PageQuery) -> dict:
-    existing_user(user_id)
     rows, total = listing.page(user_id, query)
     return page_body([shape(row) for row in rows], page=query.page, per_page=query.per_page, total=total)
 

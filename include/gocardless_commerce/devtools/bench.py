@@ -17,6 +17,8 @@ Scenarios (each prints its figures; goals from the issues are printed beside the
 * ``insights`` — monthly insights for 1,000 merchants × 12 months (synthetic commerce rows).
 * ``parse``, ``reconciliation-scale``, ``merchants-e2e`` — many merchants: DAG parse times,
   a daily reconciliation, end-to-end syncs (:mod:`gocardless_commerce.devtools.bench_scale`).
+* ``api-reads`` — the REST API's reads of a merchant with ``--reads-transactions`` transactions,
+  on DuckDB and PostgreSQL (:mod:`gocardless_commerce.devtools.bench_reads`).
 * ``merchants-airflow`` — ``--airflow-merchants`` small merchants (200 by default) synced by a
   real Airflow, on LocalExecutor and on Celery with 2 workers
   (:mod:`gocardless_commerce.devtools.bench_cluster`).
@@ -40,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gocardless_commerce import settings
-from gocardless_commerce.devtools import bench_cluster, bench_scale
+from gocardless_commerce.devtools import bench_cluster, bench_reads, bench_scale
 from gocardless_commerce.devtools.sandbox_process import SandboxProcess, connect
 
 log = logging.getLogger("gocardless_commerce.devtools.bench")
@@ -467,7 +469,7 @@ def bench_insights(merchants: int) -> None:
 
 
 SCENARIOS = ("parse", "extraction", "throttled", "model", "insights", "reconciliation-scale", "merchants-e2e",
-             "merchants-airflow")
+             "merchants-airflow", "api-reads")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -481,6 +483,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--recon-merchants", type=int, default=1000)
     parser.add_argument("--e2e-merchants", type=int, default=200)
     parser.add_argument("--airflow-merchants", type=int, default=200)
+    parser.add_argument("--reads-transactions", type=int, default=1_000_000)
     parser.add_argument("--airflow-executors", default="local,celery", help="comma-separated: local, celery")
     parser.add_argument("--small-payments", type=int, default=5, help="payments of each merchant in the scale scenarios")
     parser.add_argument("--postgres-url", default=os.environ.get("GC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
@@ -513,6 +516,8 @@ def main(argv: list[str] | None = None) -> None:
             bench_scale.bench_reconciliation_scale(args.recon_merchants, args.small_payments, workdir, args.port + 2)
         if "merchants-e2e" in scenarios:
             bench_scale.bench_merchants_e2e(args.e2e_merchants, args.small_payments, workdir, args.port + 3, args.postgres_url)
+        if "api-reads" in scenarios:
+            bench_reads.bench_api_reads(args.reads_transactions, workdir, args.postgres_url)
         if "merchants-airflow" in scenarios:
             for offset, executor in enumerate(args.airflow_executors.split(",")):
                 bench_cluster.bench_merchants_on_airflow(args.airflow_merchants, args.small_payments, workdir,
