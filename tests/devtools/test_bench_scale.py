@@ -64,3 +64,21 @@ def test_the_airflow_scenario_registers_each_merchant_with_its_token_connection_
         assert load_connection(connection.airflow_conn_id).password == merchant["access_token"]
         assert Pool.get_pool(f"gocardless_api__{connection.user_id}") is not None
     assert load_connection(settings.GOCARDLESS_PROVIDER_CONN_ID).extra_dejson["base_url"] == "http://127.0.0.1:1"
+
+
+def test_the_api_reads_scenario_fills_what_its_reads_expect(warehouse, warehouse_url, monkeypatch):
+    """``api-reads`` on a small warehouse of each kind: a month holds more than a page, the
+    insights cover 18 months × 2 currencies, and another merchant's rows stay out of the reads."""
+    from gocardless_commerce.api import models, reads
+    from gocardless_commerce.devtools import bench_reads
+
+    bench_reads.fill_warehouse(warehouse, 40_000)
+    monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
+
+    figures = bench_reads.time_reads()  # asserts a full page of the month
+    assert set(figures) == {"month", "insights", "first page", "page 100"}
+    insights = reads._listed(reads.TRANSACTIONS_INSIGHTS, reads._transactions_insight, bench_reads.USER,
+                             models.PageQuery(per_page=100))
+    assert insights["total"] == bench_reads.MONTHS * 2
+    everything = reads._listed(reads.TRANSACTIONS, reads._transaction, bench_reads.USER, models.TransactionQuery(per_page=1))
+    assert everything["total"] == 40_000
