@@ -39,7 +39,7 @@ _ROWS = {
         SELECT CAST(:user AS VARCHAR) || '-t' || CAST(i AS VARCHAR), CAST(:user AS VARCHAR), CAST(:user AS VARCHAR) || '-dc', 'gocardless',
                CASE WHEN i % 20 = 0 THEN 'PAYMENT_REFUND' WHEN i % 25 = 0 THEN 'PAYOUT' ELSE 'PAYMENT' END,
                CASE WHEN i % 17 = 0 THEN 'DENIED' ELSE 'SUCCESS' END,
-               CAST((i * 7919) % 50000 AS NUMERIC) / 100 + 1, CASE WHEN i % 3 = 0 THEN 'EUR' ELSE 'GBP' END,
+               CAST((CAST(i AS BIGINT) * 7919) % 50000 AS NUMERIC) / 100 + 1, CASE WHEN i % 3 = 0 THEN 'EUR' ELSE 'GBP' END,
                CAST(20 AS NUMERIC) / 100, 'PM' || CAST(i AS VARCHAR), 'payment:paid_out',
                CAST(:first AS DATE) + CAST(i % 540 AS INTEGER), CAST(:first AS DATE) + CAST(i % 540 AS INTEGER), CURRENT_TIMESTAMP
         FROM {series}""",
