@@ -60,8 +60,18 @@ def test_a_merchant_goes_through_add_list_disable_and_delete(operator_env, monke
     assert "DISCONNECTED" in capsys.readouterr().out
     assert _merchants_in(operator_env) == []  # its DAG disappears
 
+    # a run's Data Docs pages (they quote failing values) go with the merchant; others stay
+    from gocardless_commerce.model.data_docs import RunDocs, slug
+    from gocardless_commerce.model.validation import default_docs_dir
+
+    root = default_docs_dir()
+    pages = {dc: RunDocs(root, dc, "someone", "manual__1").folder for dc in (listed.split()[2], "dc-of-another")}
+    for folder in pages.values():
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text('{"run_id": "manual__1", "user_id": "x", "data_connection_id": "y", "tables": {}}')
     cli.main(["merchants", "delete", "--user-id", "acme"])
-    assert "all its rows deleted" in capsys.readouterr().out
+    assert "all its rows and its Data Docs pages deleted" in capsys.readouterr().out
+    assert not (root / "runs" / slug(listed.split()[2])).exists() and pages["dc-of-another"].exists()
     cli.main(["merchants", "list"])
     assert "acme" not in capsys.readouterr().out
     with pytest.raises(Exception, match=conn_id):

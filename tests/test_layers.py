@@ -32,7 +32,7 @@ ALLOWED = {
     "orchestration": {"client", "extract", "model", "reconciliation", "warehouse", "registry", "settings", "data_types", "names"},
     "api": {"client", "extract", "model", "reconciliation", "warehouse", "registry", "settings", "data_types", "names",
             "orchestration"},
-    "cli": {"client", "orchestration", "registry", "warehouse", "settings", "data_types", "names"},
+    "cli": {"client", "model", "orchestration", "registry", "warehouse", "settings", "data_types", "names"},
     "__main__": {"cli"},
     "__init__": set(),
     "devtools": None,  # anything, the simulator included

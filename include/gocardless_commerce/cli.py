@@ -133,13 +133,16 @@ def cmd_merchants_disable(args: argparse.Namespace) -> None:
 
 def cmd_merchants_delete(args: argparse.Namespace) -> None:
     from gocardless_commerce.orchestration.connections import delete_connection
-
     from gocardless_commerce.orchestration.pools import delete_merchant_pool
+
+    from gocardless_commerce.model.data_docs import delete_connection_docs
+    from gocardless_commerce.model.validation import default_docs_dir
 
     connection = _registry().delete(args.user_id)
     delete_connection(connection.airflow_conn_id)
     delete_merchant_pool(args.user_id)
-    print(f"User {args.user_id}: data connection {connection.id} and all its rows deleted")
+    delete_connection_docs(default_docs_dir(), connection.id)
+    print(f"User {args.user_id}: data connection {connection.id}, all its rows and its Data Docs pages deleted")
 
 
 def cmd_pools_sync(args: argparse.Namespace) -> None:

@@ -36,6 +36,8 @@ from gocardless_commerce.api.oauth_state import InvalidStateError, new_nonce, si
 from gocardless_commerce.api.providers import ProviderConnection
 from gocardless_commerce.api.ui import MOUNT_POINT, url_route
 from gocardless_commerce.client import oauth
+from gocardless_commerce.model.data_docs import delete_connection_docs
+from gocardless_commerce.model.validation import default_docs_dir
 from gocardless_commerce.client.errors import GoCardlessError
 from gocardless_commerce.orchestration.connections import delete_connection, load_connection, save_connection
 from gocardless_commerce.orchestration.hook import provider_oauth_root
@@ -148,9 +150,10 @@ def delete_data_connection(user_id: models.UserIdPath, data_connection_id: model
 
 def release_connection(connection: DataConnection) -> None:
     """Delete a data connection everywhere: token revoked and removed, its rows in every schema,
-    its pool, its DAG."""
+    its Data Docs pages, its pool, its DAG."""
     _revoke_and_forget_token(connection)
     registry().delete_connection(connection.id)
+    delete_connection_docs(default_docs_dir(), connection.id)
     if not registry().data_connections(user_id=connection.user_id):
         delete_merchant_pool(connection.user_id)
     retire_merchant_dag(connection.user_id)

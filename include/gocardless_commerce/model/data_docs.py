@@ -136,7 +136,7 @@ def _counts_cell(failed: int) -> str:
 
 
 def _run_page(facts: Mapping[str, Any], run: RunDocs) -> str:
-    parts = [f"<p><a href=\"../../../index.html\">All runs</a></p>",
+    parts = ["<p><a href=\"../../../index.html\">All runs</a></p>",
              f"<h1>Data quality of run {html.escape(run.run_id)}</h1>",
              f"<p>Merchant {html.escape(run.user_id)}, data connection {html.escape(run.data_connection_id)}, "
              f"validated at {html.escape(str(facts.get('validated_at')))}. Counts are summed over every chunk.</p>"]
@@ -188,3 +188,14 @@ def write_site_index(root: Path) -> Path:
     index = root / "index.html"
     _write(index, _document("Great Expectations Data Docs", body))
     return index
+
+
+def delete_connection_docs(root: Path, data_connection_id: str) -> bool:
+    """Remove every run page of one data connection (deleting a merchant deletes all its data:
+    the pages quote failing values) and rewrite the site index; whether there were any."""
+    folder = Path(root) / "runs" / slug(data_connection_id)
+    existed = folder.exists()
+    shutil.rmtree(folder, ignore_errors=True)
+    if existed:
+        write_site_index(Path(root))
+    return existed
