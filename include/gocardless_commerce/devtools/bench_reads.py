@@ -32,7 +32,8 @@ READ_MONTH = (date(2026, 3, 1), date(2026, 3, 31))
 #: The first of the (i // 2)-th month from FIRST_MONTH, in SQL both warehouses read alike.
 _MONTH = "CAST(date_trunc('month', CAST(:first AS DATE) + CAST(31 * FLOOR(i / 2) AS INTEGER)) AS DATE)"
 _ROWS = {
-    # one transaction per i: a day within the 18 months, an amount, a currency, a type, a status
+    # one transaction per i, in date order over the 18 months (as a model load writes a history),
+    # with an amount, a currency, a type and a status
     "transactions": """
         INSERT INTO commerce.transactions (id, user_id, data_connection_id, provider_name, type, status, amount, currency,
             fee_amount, source_id, source_type, source_created_at, value_date, updated_at)
@@ -41,7 +42,7 @@ _ROWS = {
                CASE WHEN i % 17 = 0 THEN 'DENIED' ELSE 'SUCCESS' END,
                CAST((CAST(i AS BIGINT) * 7919) % 50000 AS NUMERIC) / 100 + 1, CASE WHEN i % 3 = 0 THEN 'EUR' ELSE 'GBP' END,
                CAST(20 AS NUMERIC) / 100, 'PM' || CAST(i AS VARCHAR), 'payment:paid_out',
-               CAST(:first AS DATE) + CAST(i % 540 AS INTEGER), CAST(:first AS DATE) + CAST(i % 540 AS INTEGER), CURRENT_TIMESTAMP
+               CAST(:first AS DATE) + CAST(FLOOR(i * 540.0 / :count) AS INTEGER), CAST(:first AS DATE) + CAST(FLOOR(i * 540.0 / :count) AS INTEGER), CURRENT_TIMESTAMP
         FROM {series}""",
     "transactions_insight": """
         INSERT INTO commerce.transactions_insight (user_id, data_connection_id, month, currency,
@@ -74,7 +75,7 @@ def fill_warehouse(engine: sa.Engine, transactions: int) -> None:
     for user_id, count in ((USER, transactions), (OTHER, max(1, transactions // 10))):
         registry.create_user(user_id, user_id.replace("_", " ").title())
         with transaction(engine) as conn:
-            params = {"user": user_id, "first": FIRST_MONTH}
+            params = {"user": user_id, "first": FIRST_MONTH, "count": count}
             conn.execute(sa.text(_ROWS["transactions"].format(series=_series(engine, count))), params)
             for table in ("transactions_insight", "subscriptions_insight"):
                 conn.execute(sa.text(_ROWS[table].format(series=_series(engine, MONTHS * 2), month=_MONTH)), params)
