@@ -2,8 +2,9 @@
 
 Each list is one merchant's rows, newest first, optionally within a date range and filtered by
 currency (and type/status where the table has them): the filters and the order follow the
-indexes of ``sql/migrations/008_api_indexes.sql`` (user, date, id), so a page is read along an
-index and the total is counted on it. Money is a decimal string with its currency
+indexes of ``sql/migrations/008_api_indexes.sql`` (user, date, id) on PostgreSQL, so a page is
+read along an index and the total is counted on it (DuckDB reads a date range through its row
+groups' zone maps; see docs/architecture.md). Money is a decimal string with its currency
 (:func:`paging.money`).
 """
 

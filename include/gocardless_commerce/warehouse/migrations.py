@@ -56,6 +56,13 @@ def split_statements(sql: str) -> list[str]:
     return [s.strip() for s in without_comments.split(";") if s.strip()]
 
 
+def migration_dialect(path: Path) -> str | None:
+    """The one warehouse a migration is for (``010_x.duckdb.sql`` → ``duckdb``), or ``None``
+    for a migration of every warehouse."""
+    _, dot, dialect = path.stem.rpartition(".")
+    return dialect if dot else None
+
+
 def migration_files(folder: Path | None = None) -> list[Path]:
     """The migration files in order; a missing or empty folder is an error, never "0 applied"."""
     folder = folder or settings.sql_dir() / "migrations"
@@ -105,6 +112,8 @@ def apply_migrations(engine: Engine, folder: Path | None = None) -> list[str]:
             sql = path.read_text()
             checksum = hashlib.sha256(";\n".join(split_statements(sql)).encode()).hexdigest()
             version = path.stem
+            if migration_dialect(path) not in (None, engine.dialect.name):
+                continue  # another warehouse's
             if version in applied:
                 if applied[version] != checksum:
                     raise MigrationError(
