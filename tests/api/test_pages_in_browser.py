@@ -136,8 +136,8 @@ def test_a_merchant_is_added_connected_and_synced_from_the_merchants_page(airflo
     _wait(browser).until(ready.presence_of_element_located((By.NAME, "name"))).send_keys(NAME)
     browser.find_element(By.NAME, "id").send_keys(USER_ID)
     browser.find_element(By.CSS_SELECTOR, "[data-action=add-merchant]").click()
-    connect = _wait(browser).until(ready.element_to_be_clickable(
-        (By.CSS_SELECTOR, f"tr[data-user-id='{USER_ID}'] [data-action=connect]")))
+    connect_button = f"tr[data-user-id='{USER_ID}'] [data-action=connect]"
+    _wait(browser).until(ready.element_to_be_clickable((By.CSS_SELECTOR, connect_button)))
     name_cell = _row(browser).find_element(By.CSS_SELECTOR, "[data-field=name]")
     assert name_cell.text == NAME and name_cell.find_elements(By.CSS_SELECTOR, "*") == []  # text, not markup
     _screenshot(browser, shots, "1-merchant-added")
@@ -147,7 +147,7 @@ def test_a_merchant_is_added_connected_and_synced_from_the_merchants_page(airflo
     browser.switch_to.default_content()
     airflow_page = browser.find_element(By.TAG_NAME, "html")
     browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, "iframe[title='Merchants']"))
-    connect.click()
+    _click(browser, connect_button)  # found again: the page may have refreshed its rows meanwhile
     browser.switch_to.default_content()
     _wait(browser).until(ready.staleness_of(airflow_page))
     _wait(browser).until(lambda b: b.execute_script("return location.pathname").endswith("/plugin/commerce-merchants")
