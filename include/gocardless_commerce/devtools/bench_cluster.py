@@ -68,7 +68,8 @@ def register_merchants(tokens_file: str, base_url: str, client_id: str, client_s
     ensure_pools(user_ids)
 
 
-def _databases(admin_url: str, names: list[str], create: bool) -> None:
+def postgres_databases(admin_url: str, names: list[str], create: bool) -> None:
+    """Create (or drop, with its connections) each scratch database of a scenario."""
     server = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with server.connect() as conn:
@@ -118,7 +119,7 @@ def bench_merchants_on_airflow(merchants: int, payments: int, workdir: Path, por
     })
     if executor == "local":
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
-    _databases(postgres_url, list(names.values()), create=True)
+    postgres_databases(postgres_url, list(names.values()), create=True)
     broker.flushdb()
     try:
         started = time.perf_counter()
@@ -151,7 +152,7 @@ def bench_merchants_on_airflow(merchants: int, payments: int, workdir: Path, por
             in_tasks = task_seconds(urls["metadata"])
         loaded = _rows(urls["warehouse"], "SELECT count(DISTINCT data_connection_id) FROM commerce.transactions")[0][0]
     finally:
-        _databases(postgres_url, list(names.values()), create=False)
+        postgres_databases(postgres_url, list(names.values()), create=False)
         broker.flushdb()
     failed = sum(1 for (state,) in finished if state == "failed")
     shape = "LocalExecutor, parallelism 4" if executor == "local" else "CeleryExecutor, 2 workers × concurrency 2, Redis"

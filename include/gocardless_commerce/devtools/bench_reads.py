@@ -21,6 +21,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from gocardless_commerce.devtools.bench_cluster import postgres_databases
 from gocardless_commerce.devtools.bench_scale import print_figures
 
 USER, OTHER = "bench_reads", "bench_reads_other"
@@ -121,9 +122,7 @@ def bench_api_reads(transactions: int, workdir: Path, postgres_url: str) -> None
     from gocardless_commerce.warehouse.migrations import apply_migrations
 
     database = f"gc_bench_reads_{uuid.uuid4().hex[:8]}"
-    server = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
+    postgres_databases(postgres_url, [database], create=True)
     urls = {
         "DuckDB": f"duckdb:///{workdir / 'reads.duckdb'}",
         "PostgreSQL": sa.make_url(postgres_url).set(database=database).render_as_string(hide_password=False),
@@ -154,6 +153,4 @@ def bench_api_reads(transactions: int, workdir: Path, postgres_url: str) -> None
         from gocardless_commerce.warehouse.engine import _engine_for
 
         _engine_for.cache_clear()
-        with server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        server.dispose()
+        postgres_databases(postgres_url, [database], create=False)
