@@ -259,6 +259,14 @@ def test_a_subscription_cancelled_before_the_events_window_gets_its_ending_event
     assert {ending[sid]["id"] for sid in old} <= set(landed_events)
     # the window's pages, plus one listing per subscription missing its end (each fits a page)
     assert result.streams["events"].requests == -(-len(events_in_window) // 500) + len(old)
+    # ... landed together: one upsert (one landing sequence value), one commit, not one per listing
+    with transaction(warehouse) as conn:
+        statements = conn.execute(
+            sa.text("SELECT count(DISTINCT landed_seq) FROM raw.gocardless_events WHERE id IN :ids")
+            .bindparams(sa.bindparam("ids", expanding=True)),
+            {"ids": sorted(ending[sid]["id"] for sid in old)},
+        ).scalar_one()
+    assert statements == 1
 
     run = stages.ModelRun(user_id="user-1", data_connection_id=DC, run_id="model-1", now=PINNED_NOW,
                           history_months=12, data_types=("COMMERCE_SUBSCRIPTION",))

@@ -220,6 +220,7 @@ class _Sync:
         self.refunded_payments: set[str] = set()  # payments of the refunds landed in this run
         self.changed_mandates: set[str] = set()  # mandates whose events may change subscriptions
         self.successor_mandates: set[str] = set()  # mandates replacing one (links.new_mandate)
+        self.held: dict[str, RawRecords] = {}  # stream -> records of small listings not landed yet
         self.result = SyncResult(
             data_connection_id=request.data_connection_id,
             run_id=request.run_id,
@@ -254,12 +255,16 @@ class _Sync:
         on_records: Callable[[list[RecordHead]], None] | None = None,
         track_ids: bool = False,
         moves_cursor: bool = True,
+        hold: bool = False,
     ) -> set[str]:
         """List ``resource`` with ``params`` and land it (or, with ``linked``, land the records
         that event pages carry under ``linked[linked]``). With ``track_ids``, returns the ids
         landed (a full refresh needs them to spot vanished records; otherwise they'd only cost
         memory). Without ``moves_cursor`` (a listing of old records by a filter), the
-        resource's cursor stays where the windowed listings put it.
+        resource's cursor stays where the windowed listings put it. With ``hold``, the last
+        partial chunk waits for the next listing of the stream or :meth:`land_held`: a loop of
+        many small listings (one per subscription or mandate) then commits once per chunk, not
+        once per listing.
 
         Records stay the JSON the API sent (:meth:`GoCardlessClient.iter_raw_pages`): only the
         declared fields are decoded; a record that breaks them is quarantined, the rest land.
@@ -270,7 +275,7 @@ class _Sync:
         before = self.client.request_count
         window_start = parse_timestamp(params["created_at[gte]"]) if "created_at[gte]" in params else None
         seen: set[str] = set()
-        buffer = RawRecords(raw=[], heads=[])
+        buffer = self.held.pop(name, None) or RawRecords(raw=[], heads=[])
         empty = RawRecords(raw=[], heads=[])
         for page in self.client.iter_raw_pages(resource, {"limit": DEFAULT_PAGE_SIZE, **params}):
             stats.pages += 1
@@ -290,9 +295,18 @@ class _Sync:
                 buffer = RawRecords(raw=[], heads=[])
             if stats.pages % 50 == 0:
                 log.info("%s: %d pages, %d records so far", target.name, stats.pages, stats.records + len(buffer))
-        self._land_chunk(target, stats, buffer)
+        if hold:
+            self.held[name] = buffer
+        else:
+            self._land_chunk(target, stats, buffer)
         stats.requests += self.client.request_count - before
         return seen
+
+    def land_held(self, name: str) -> None:
+        """Land what :meth:`land_stream` held back for ``name``."""
+        held = self.held.pop(name, None)
+        if held is not None:
+            self._land_chunk(landing.RESOURCES[name], self._stats(name), held)
 
     def _reject(self, resource: str, stats: StreamStats, rejected: list[Rejected]) -> None:
         """Queue records that break their schema for the quarantine (one row per reason)."""
@@ -489,7 +503,8 @@ class _Sync:
         ) if mandates else set()
         for mandate_id in mandates:
             if mandate_id in with_subscriptions or mandate_id in self.successor_mandates:
-                self.land_stream("subscriptions", {"mandate": mandate_id})
+                self.land_stream("subscriptions", {"mandate": mandate_id}, hold=True)
+        self.land_held("subscriptions")
 
     def land_subscription_ending_events(self) -> None:
         """Events of each subscription landed in this run that ended but whose ending event is
@@ -504,7 +519,8 @@ class _Sync:
         tracker = self.seen.get("subscriptions")
         wanted = sorted(tracker.landed(missing)) if tracker is not None and missing else []
         for subscription_id in wanted:
-            self.land_stream(EVENTS, {"subscription": subscription_id}, moves_cursor=False)
+            self.land_stream(EVENTS, {"subscription": subscription_id}, moves_cursor=False, hold=True)
+        self.land_held(EVENTS)
         if wanted:
             log.info("events: listed for %d ended subscriptions whose ending event is older than the window", len(wanted))
 
