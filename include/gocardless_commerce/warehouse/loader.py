@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -150,9 +151,9 @@ def _object_array(values: Sequence) -> np.ndarray:
 
 def _dedupe_last(target: UpsertTarget, rows: Sequence[Sequence]) -> list[Sequence]:
     """Keep the last row per key: one statement may not touch the same row twice."""
-    key_positions = [target.column_names.index(k) for k in target.key]
-    by_key = {tuple(row[i] for i in key_positions): row for row in rows}
-    return list(by_key.values())
+    key_of = operator.itemgetter(*(target.column_names.index(k) for k in target.key))
+    by_key = dict(zip(map(key_of, rows), rows))
+    return rows if len(by_key) == len(rows) else list(by_key.values())
 
 
 def upsert(conn: Connection, target: UpsertTarget, rows: Sequence[Sequence]) -> int:
