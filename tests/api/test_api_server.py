@@ -20,7 +20,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gocardless_commerce.api.oauth_state import new_nonce, sign_state
 from gocardless_sandbox.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
-from tests.fixtures.commerce_api import CommerceAirflow
+from tests.fixtures.commerce_api import (
+    CommerceAirflow, call, connect_merchant, credentials_body, wait_for_sync,
+)
 
 pytestmark = pytest.mark.airflow
 
@@ -32,16 +34,6 @@ def server(commerce_airflow) -> CommerceAirflow:
     return commerce_airflow
 
 
-def _call(server: CommerceAirflow, method: str, path: str, user: str | None = "admin", **kwargs) -> requests.Response:
-    headers = server.headers(user) if user else {}
-    return requests.request(method, f"{server.api}{path}", headers=headers, timeout=120, **kwargs)
-
-
-def _credentials(server: CommerceAirflow) -> dict:
-    return {"credentials": {"is_sandbox": True, "client_id": DEFAULT_OAUTH_CLIENT_ID,
-                            "client_secret": DEFAULT_OAUTH_CLIENT_SECRET, "base_url": server.sandbox.base_url}}
-
-
 def _assert_error(response: requests.Response, status: int, code: str | None = None) -> dict:
     assert response.status_code == status, response.text
     error = response.json()["error"]
@@ -51,55 +43,25 @@ def _assert_error(response: requests.Response, status: int, code: str | None = N
     return error
 
 
-def _connect(server: CommerceAirflow, user_id: str) -> tuple[dict, str]:
-    """POST a data connection; returns it and the URL GoCardless's consent page sends back to."""
-    created = _call(server, "POST", f"/users/{user_id}/data-connections",
-                    json={"provider_name": "gocardless", "requested_data_types": ["COMMERCE_TRANSACTION",
-                                                                                  "COMMERCE_TRANSACTION_INSIGHT"]})
-    assert created.status_code == 201, created.text
-    body = created.json()
-    assert body["status"] == "AUTH_REQUIRED" and body["dag_id"] is None
-    assert body["redirect_url"].startswith(f"{server.api}/connect/gocardless?state=")
-    # opening the redirect marks the connection CONNECTING and goes on to GoCardless's consent page
-    opened = requests.get(body["redirect_url"], headers=server.headers("operator"), allow_redirects=False, timeout=30)
-    assert opened.status_code == 303, opened.text
-    assert opened.headers["location"].startswith(server.sandbox.base_url)
-    connection = _call(server, "GET", f"/users/{user_id}/data-connections/{body['id']}", user="viewer").json()
-    assert connection["status"] == "CONNECTING"
-    consent = requests.get(opened.headers["location"], allow_redirects=False, timeout=30)  # the sandbox auto-approves
-    assert consent.status_code == 302, consent.text
-    return body, consent.headers["location"]
-
-
-def _wait_for_sync(server: CommerceAirflow, user_id: str, timeout: float = 600) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        latest = _call(server, "GET", f"/users/{user_id}/sync/latest", user="viewer")
-        if latest.status_code == 200 and latest.json()["status"] not in ("QUEUED", "FETCHING"):
-            return latest.json()
-        time.sleep(3)
-    pytest.fail(f"the sync of {user_id} did not finish in {timeout:.0f} s:\n{server.log_tail()}")
-
-
 def test_every_route_needs_an_airflow_token(server):
-    _assert_error(_call(server, "GET", "/providers", user=None), 401)
-    _assert_error(_call(server, "PUT", CREDENTIALS_PATH, user=None, json=_credentials(server)), 401)
-    _assert_error(_call(server, "GET", "/users/acme/commerce-transactions", user=None), 401)
+    _assert_error(call(server, "GET", "/providers", user=None), 401)
+    _assert_error(call(server, "PUT", CREDENTIALS_PATH, user=None, json=credentials_body(server)), 401)
+    _assert_error(call(server, "GET", "/users/acme/commerce-transactions", user=None), 401)
     bad = requests.get(f"{server.api}/providers", headers={"Authorization": "Bearer not-a-jwt"}, timeout=30)
     assert bad.status_code in (401, 403) and "error" in bad.json()
-    assert _call(server, "GET", "/providers", user="viewer").status_code == 200
+    assert call(server, "GET", "/providers", user="viewer").status_code == 200
 
 
 @pytest.mark.parametrize("role_user", ["viewer", "runner"])
 def test_a_role_that_may_not_change_connections_cannot_write(server, role_user):
-    _assert_error(_call(server, "PUT", CREDENTIALS_PATH, user=role_user, json=_credentials(server)), 403)
-    _assert_error(_call(server, "POST", "/users/legal", user=role_user, json={"name": "Nope"}), 403)
+    _assert_error(call(server, "PUT", CREDENTIALS_PATH, user=role_user, json=credentials_body(server)), 403)
+    _assert_error(call(server, "POST", "/users/legal", user=role_user, json={"name": "Nope"}), 403)
     assert "gocardless_default" not in requests.get(
         f"{server.url}/api/v2/connections", headers=server.headers(), timeout=30).text
 
 
 def test_credentials_are_stored_as_the_provider_connection_and_never_echoed(server):
-    saved = _call(server, "PUT", CREDENTIALS_PATH, user="operator", json=_credentials(server))
+    saved = call(server, "PUT", CREDENTIALS_PATH, user="operator", json=credentials_body(server))
     assert saved.status_code == 200, saved.text
     assert DEFAULT_OAUTH_CLIENT_SECRET not in saved.text
     provider = saved.json()
@@ -108,40 +70,40 @@ def test_credentials_are_stored_as_the_provider_connection_and_never_echoed(serv
                               timeout=30).json()
     assert (connection["conn_type"], connection["login"]) == ("gocardless", DEFAULT_OAUTH_CLIENT_ID)
     # an invalid body is refused in the one error format, without the secret it carried
-    bad = _call(server, "PUT", CREDENTIALS_PATH, json={"credentials": {"client_secret": "cs_do_not_echo", "x": 1}})
+    bad = call(server, "PUT", CREDENTIALS_PATH, json={"credentials": {"client_secret": "cs_do_not_echo", "x": 1}})
     error = _assert_error(bad, 422, "VALIDATION_ERROR")
     assert "cs_do_not_echo" not in bad.text
     assert any(detail["location"][-1] == "is_sandbox" for detail in error["details"])
-    listed = _call(server, "GET", "/providers", user="viewer").json()
+    listed = call(server, "GET", "/providers", user="viewer").json()
     assert listed[0]["name"] == "gocardless" and DEFAULT_OAUTH_CLIENT_SECRET not in str(listed)
 
 
 def test_settings_and_enable(server):
-    assert _call(server, "PUT", "/providers/gocardless/settings", json={"auto_connect": True}).json()["auto_connect"]
-    assert _call(server, "PUT", "/providers/gocardless", json={"enable": False}).json()["enabled"] is False
-    _call(server, "POST", "/users/legal", json={"id": "early", "name": "Early Ltd"})
-    _assert_error(_call(server, "POST", "/users/early/data-connections", json={"provider_name": "gocardless"}), 409)
-    assert _call(server, "PUT", "/providers/gocardless", json={"enable": True}).json()["enabled"] is True
-    assert _call(server, "DELETE", "/users/early").status_code == 204
+    assert call(server, "PUT", "/providers/gocardless/settings", json={"auto_connect": True}).json()["auto_connect"]
+    assert call(server, "PUT", "/providers/gocardless", json={"enable": False}).json()["enabled"] is False
+    call(server, "POST", "/users/legal", json={"id": "early", "name": "Early Ltd"})
+    _assert_error(call(server, "POST", "/users/early/data-connections", json={"provider_name": "gocardless"}), 409)
+    assert call(server, "PUT", "/providers/gocardless", json={"enable": True}).json()["enabled"] is True
+    assert call(server, "DELETE", "/users/early").status_code == 204
 
 
 def test_users_are_created_listed_and_validated(server):
-    created = _call(server, "POST", "/users/legal", json={"id": "acme", "name": "Acme Ltd", "siren": "123456789",
+    created = call(server, "POST", "/users/legal", json={"id": "acme", "name": "Acme Ltd", "siren": "123456789",
                                                           "country": "FR"})
     assert created.status_code == 201, created.text
     assert created.json()["siren"] == "123456789" and created.json()["data_connections"] == []
-    _assert_error(_call(server, "POST", "/users/legal", json={"id": "acme", "name": "Again"}), 409)
-    _assert_error(_call(server, "POST", "/users/legal", json={"name": "Bad", "siren": "12"}), 422, "VALIDATION_ERROR")
-    _assert_error(_call(server, "POST", "/users/legal", json={"id": "no spaces", "name": "Bad"}), 422)
-    generated = _call(server, "POST", "/users/legal", json={"name": "Globex"}).json()
+    _assert_error(call(server, "POST", "/users/legal", json={"id": "acme", "name": "Again"}), 409)
+    _assert_error(call(server, "POST", "/users/legal", json={"name": "Bad", "siren": "12"}), 422, "VALIDATION_ERROR")
+    _assert_error(call(server, "POST", "/users/legal", json={"id": "no spaces", "name": "Bad"}), 422)
+    generated = call(server, "POST", "/users/legal", json={"name": "Globex"}).json()
     assert re.fullmatch(r"[0-9a-f-]{36}", generated["id"])
-    listed = _call(server, "GET", "/users", user="viewer", params={"per_page": 1}).json()
+    listed = call(server, "GET", "/users", user="viewer", params={"per_page": 1}).json()
     assert listed["total"] == 2 and len(listed["result"]) == 1
-    _assert_error(_call(server, "GET", "/users/nobody", user="viewer"), 404)
+    _assert_error(call(server, "GET", "/users/nobody", user="viewer"), 404)
 
 
 def test_a_merchant_connects_through_oauth_and_its_dag_appears_and_syncs(server):
-    body, callback = _connect(server, "acme")
+    body, callback = connect_merchant(server, "acme")
     assert callback.startswith(server.callback_url)
     connected = requests.get(callback, headers=server.headers("operator"), timeout=300)
     assert connected.status_code == 200, connected.text
@@ -151,10 +113,10 @@ def test_a_merchant_connects_through_oauth_and_its_dag_appears_and_syncs(server)
     dag = requests.get(f"{server.url}/api/v2/dags/gocardless_sync__acme", headers=server.headers(), timeout=30)
     assert dag.status_code == 200 and dag.json()["is_paused"] is False
     # auto_connect started the first sync; a second one is refused while it is active
-    first = _call(server, "GET", "/users/acme/sync/latest", user="viewer").json()
+    first = call(server, "GET", "/users/acme/sync/latest", user="viewer").json()
     assert first["status"] in ("QUEUED", "FETCHING") and first["data_types"] == body["requested_data_types"]
-    _assert_error(_call(server, "POST", "/users/acme/sync", user="runner", json={}), 409, "SYNC_IN_PROGRESS")
-    done = _wait_for_sync(server, "acme")
+    _assert_error(call(server, "POST", "/users/acme/sync", user="runner", json={}), 409, "SYNC_IN_PROGRESS")
+    done = wait_for_sync(server, "acme")
     assert done["status"] == "SUCCESS", (done, server.log_tail())
     assert done["counts"]["records_landed"] > 0 and done["finished_at"]
     # ...and it is the run of the schedule's latest interval: once the scheduler has moved on to
@@ -172,94 +134,94 @@ def test_a_merchant_connects_through_oauth_and_its_dag_appears_and_syncs(server)
 
 
 def test_the_callback_refuses_a_forged_state_and_changes_nothing(server):
-    before = _call(server, "GET", "/users/acme", user="viewer").json()["data_connections"]
+    before = call(server, "GET", "/users/acme", user="viewer").json()["data_connections"]
     forged = [
         "forged.state",
         sign_state(b"not the server's secret", before[0]["id"], new_nonce()),  # right shape, wrong key
     ]
     for state in forged:
-        _assert_error(_call(server, "GET", "/callback/gocardless", params={"code": "x", "state": state}), 400,
+        _assert_error(call(server, "GET", "/callback/gocardless", params={"code": "x", "state": state}), 400,
                       "INVALID_STATE")
-    _assert_error(_call(server, "GET", "/callback/gocardless", params={"code": "x"}), 422)
+    _assert_error(call(server, "GET", "/callback/gocardless", params={"code": "x"}), 422)
     for state in forged:  # the redirect_url refuses them too
-        _assert_error(_call(server, "GET", "/connect/gocardless", params={"state": state}), 400, "INVALID_STATE")
-    assert _call(server, "GET", "/users/acme", user="viewer").json()["data_connections"] == before
+        _assert_error(call(server, "GET", "/connect/gocardless", params={"state": state}), 400, "INVALID_STATE")
+    assert call(server, "GET", "/users/acme", user="viewer").json()["data_connections"] == before
 
 
 def test_a_sync_is_triggered_on_demand_and_listed(server):
-    _assert_error(_call(server, "POST", "/users/acme/sync", user="viewer", json={}), 403)
-    _assert_error(_call(server, "POST", "/users/acme/sync", user="runner", json={"data_types": ["NOPE"]}), 422)
-    started = _call(server, "POST", "/users/acme/sync", user="runner", json={"data_types": ["COMMERCE_TRANSACTION"]})
+    _assert_error(call(server, "POST", "/users/acme/sync", user="viewer", json={}), 403)
+    _assert_error(call(server, "POST", "/users/acme/sync", user="runner", json={"data_types": ["NOPE"]}), 422)
+    started = call(server, "POST", "/users/acme/sync", user="runner", json={"data_types": ["COMMERCE_TRANSACTION"]})
     assert started.status_code == 202, started.text
     assert started.json()["data_types"] == ["COMMERCE_TRANSACTION"]
-    assert _wait_for_sync(server, "acme")["status"] == "SUCCESS"
-    syncs = _call(server, "GET", "/users/acme/sync", user="viewer").json()
+    assert wait_for_sync(server, "acme")["status"] == "SUCCESS"
+    syncs = call(server, "GET", "/users/acme/sync", user="viewer").json()
     # the first sync, this one, and the scheduled run Airflow starts when the DAG is unpaused
     assert syncs["total"] >= 2 and {s["status"] for s in syncs["result"]} == {"SUCCESS"}
     assert started.json()["id"] in [s["id"] for s in syncs["result"]]
 
 
 def test_transactions_and_insights_are_read_a_page_at_a_time(server):
-    page = _call(server, "GET", "/users/acme/commerce-transactions", user="viewer", params={"per_page": 5}).json()
+    page = call(server, "GET", "/users/acme/commerce-transactions", user="viewer", params={"per_page": 5}).json()
     assert page["total"] > 5 and len(page["result"]) == 5 and page["last_page"] == -(-page["total"] // 5)
     for transaction in page["result"]:
         assert re.fullmatch(r"-?\d+\.\d{2,}", transaction["amount"]["value"])
         assert re.fullmatch(r"[A-Z]{3}", transaction["amount"]["currency"])
-    everything = _call(server, "GET", "/users/acme/commerce-transactions", user="viewer",
+    everything = call(server, "GET", "/users/acme/commerce-transactions", user="viewer",
                        params={"per_page": 1000}).json()["result"]
     assert len(everything) == page["total"] and everything[:5] == page["result"]
     month = next(t["value_date"] for t in everything if t["value_date"])[:7]
-    in_month = _call(server, "GET", "/users/acme/commerce-transactions", user="viewer", params={
+    in_month = call(server, "GET", "/users/acme/commerce-transactions", user="viewer", params={
         "start_date": f"{month}-01", "end_date": f"{month}-28", "per_page": 1000}).json()
     assert in_month["result"] and all(t["value_date"].startswith(month) for t in in_month["result"])
-    payments = _call(server, "GET", "/users/acme/commerce-transactions", user="viewer",
+    payments = call(server, "GET", "/users/acme/commerce-transactions", user="viewer",
                      params={"type": everything[0]["type"], "per_page": 1000}).json()["result"]
     assert payments and {t["type"] for t in payments} == {everything[0]["type"]}
-    insights = _call(server, "GET", "/users/acme/commerce-transactions-insights", user="viewer").json()
+    insights = call(server, "GET", "/users/acme/commerce-transactions-insights", user="viewer").json()
     assert insights["total"] > 0 and re.fullmatch(r"-?\d+\.\d{2,}", insights["result"][0]["payments"]["value"])
-    _assert_error(_call(server, "GET", "/users/acme/commerce-transactions", user="viewer",
+    _assert_error(call(server, "GET", "/users/acme/commerce-transactions", user="viewer",
                         params={"per_page": 1001}), 422)
-    inverted = _call(server, "GET", "/users/acme/commerce-transactions", user="viewer",
+    inverted = call(server, "GET", "/users/acme/commerce-transactions", user="viewer",
                      params={"start_date": "2026-02-01", "end_date": "2026-01-01"}).json()
     assert (inverted["total"], inverted["result"]) == (0, [])
 
 
 def test_a_denied_consent_is_an_auth_error_and_the_state_works_once(server):
-    user = _call(server, "POST", "/users/legal", json={"id": "globex", "name": "Globex"}).json()
-    _, callback = _connect(server, user["id"])
+    user = call(server, "POST", "/users/legal", json={"id": "globex", "name": "Globex"}).json()
+    _, callback = connect_merchant(server, user["id"])
     state = parse_qs(urlsplit(callback).query)["state"][0]
-    denied = _call(server, "GET", "/callback/gocardless", user="operator",
+    denied = call(server, "GET", "/callback/gocardless", user="operator",
                    params={"state": state, "error": "access_denied", "error_description": "the merchant said no"})
     assert denied.status_code == 200, denied.text
     assert denied.json()["status"] == "AUTH_ERROR" and "access_denied" in denied.json()["status_reason"]
     # the same state again (here with the real code): refused, and the connection is unchanged
     _assert_error(requests.get(callback, headers=server.headers(), timeout=60), 400, "INVALID_STATE")
-    assert _call(server, "GET", "/users/globex", user="viewer").json()["data_connections"][0]["status"] == "AUTH_ERROR"
+    assert call(server, "GET", "/users/globex", user="viewer").json()["data_connections"][0]["status"] == "AUTH_ERROR"
 
 
 def test_disconnecting_revokes_the_token_and_removes_the_dag(server):
-    connection = _call(server, "GET", "/users/acme", user="viewer").json()["data_connections"][0]
+    connection = call(server, "GET", "/users/acme", user="viewer").json()["data_connections"][0]
     path = f"/users/acme/data-connections/{connection['id']}"
     token_conn = requests.get(f"{server.url}/api/v2/connections/gocardless_{connection['id']}",
                               headers=server.headers(), timeout=30)
     assert token_conn.status_code == 200
-    patched = _call(server, "PATCH", path, json={"status": "DISCONNECTED"})
+    patched = call(server, "PATCH", path, json={"status": "DISCONNECTED"})
     assert patched.status_code == 200, patched.text
     assert patched.json()["status"] == "DISCONNECTED" and patched.json()["dag_id"] is None
     assert requests.get(f"{server.url}/api/v2/connections/gocardless_{connection['id']}", headers=server.headers(),
                         timeout=30).status_code == 404
     dag = requests.get(f"{server.url}/api/v2/dags/gocardless_sync__acme", headers=server.headers(), timeout=30).json()
     assert dag["is_stale"] is True and dag["is_paused"] is True
-    _assert_error(_call(server, "POST", "/users/acme/sync", user="runner", json={}), 404)
+    _assert_error(call(server, "POST", "/users/acme/sync", user="runner", json={}), 404)
     # its data stays until the connection is deleted
-    assert _call(server, "GET", "/users/acme/commerce-transactions", user="viewer").json()["total"] > 0
+    assert call(server, "GET", "/users/acme/commerce-transactions", user="viewer").json()["total"] > 0
 
 
 def test_deleting_a_user_deletes_its_rows_everywhere(server):
-    assert _call(server, "DELETE", "/users/acme", user="runner").status_code == 403
-    assert _call(server, "DELETE", "/users/acme").status_code == 204
-    _assert_error(_call(server, "GET", "/users/acme", user="viewer"), 404)
-    _assert_error(_call(server, "GET", "/users/acme/commerce-transactions", user="viewer"), 404)
+    assert call(server, "DELETE", "/users/acme", user="runner").status_code == 403
+    assert call(server, "DELETE", "/users/acme").status_code == 204
+    _assert_error(call(server, "GET", "/users/acme", user="viewer"), 404)
+    _assert_error(call(server, "GET", "/users/acme/commerce-transactions", user="viewer"), 404)
     import duckdb
 
     with duckdb.connect(str(server.home / "warehouse.duckdb"), read_only=True) as db:

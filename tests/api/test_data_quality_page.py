@@ -15,8 +15,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.api.test_api_server import _call, _connect, _credentials, _wait_for_sync
-from tests.fixtures.commerce_api import CommerceAirflow
+from tests.fixtures.commerce_api import CommerceAirflow, call, connect_merchant, credentials_body, wait_for_sync
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +35,12 @@ def synced(commerce_airflow: CommerceAirflow) -> CommerceAirflow:
     odd = requests.put(f"{sandbox.base_url}/sandbox/odd_records", json={"bad_fields": broken},
                        headers=sandbox.admin_headers, timeout=10)
     assert odd.status_code == 200, odd.text
-    assert _call(server, "PUT", "/providers/gocardless/credentials", json=_credentials(server)).status_code == 200
-    assert _call(server, "PUT", "/providers/gocardless/settings", json={"auto_connect": True}).status_code == 200
-    assert _call(server, "POST", "/users/legal", json={"id": USER, "name": "Data Quality Shop"}).status_code == 201
-    _, callback = _connect(server, USER)
+    assert call(server, "PUT", "/providers/gocardless/credentials", json=credentials_body(server)).status_code == 200
+    assert call(server, "PUT", "/providers/gocardless/settings", json={"auto_connect": True}).status_code == 200
+    assert call(server, "POST", "/users/legal", json={"id": USER, "name": "Data Quality Shop"}).status_code == 201
+    _, callback = connect_merchant(server, USER)
     assert requests.get(callback, headers=server.headers("operator"), timeout=300).status_code == 200
-    done = _wait_for_sync(server, USER)
+    done = wait_for_sync(server, USER)
     assert done["status"] == "SUCCESS", (done, server.log_tail())
     return server
 
@@ -56,7 +55,7 @@ def _quarantining_run(server: CommerceAirflow) -> dict:
     """The run that quarantined the broken payments. Connecting starts a manual run and Airflow
     the DAG's latest scheduled one; whichever validates second is incremental: it rebuilds
     nothing new, so its counts are zeros."""
-    runs = _call(server, "GET", f"/users/{USER}/data-quality/runs", user="viewer").json()["result"]
+    runs = call(server, "GET", f"/users/{USER}/data-quality/runs", user="viewer").json()["result"]
     found = [run for run in runs if any(rule["failed"] for table in run["tables"] for rule in table["rules"])]
     assert len(found) == 1, runs
     return found[0]
@@ -73,7 +72,7 @@ def test_the_api_reports_the_quarantined_rows_and_failed_counts(synced):
     rules = {(table["table"], rule["rule"]): rule for table in run["tables"] for rule in table["rules"]}
     negative = rules[("commerce.transactions", "amount_non_negative")]
     assert negative["failed"] == BROKEN_PER_MERCHANT and negative["evaluated"] > negative["failed"]
-    quarantine = _call(synced, "GET", f"/users/{USER}/data-quality/quarantine", user="viewer",
+    quarantine = call(synced, "GET", f"/users/{USER}/data-quality/quarantine", user="viewer",
                        params={"rule": "amount_non_negative"}).json()
     assert quarantine["total"] == BROKEN_PER_MERCHANT
     assert all(any(rule["rule"] == "amount_non_negative" and rule["reason"] for rule in row["failed_rules"])

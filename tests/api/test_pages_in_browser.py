@@ -208,8 +208,6 @@ def test_the_insights_page_draws_the_merchants_months(airflow, browser, shots):
 
 
 def test_a_viewer_sees_the_merchants_but_may_not_sync(airflow, browser, shots):
-    from selenium.webdriver.common.by import By
-
     _log_in(browser, airflow, "viewer")
     browser.get(f"{airflow.url}/plugin/commerce-merchants")
     _enter_frame(browser, "Merchants")
