@@ -92,6 +92,24 @@ def test_unknown_data_types_are_refused_before_anything_changes(operator_env, ca
     assert "invalid choice: 'BANK_ACCOUNT'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("schedule", ["every day", "61 * * * *", "@fortnightly"])
+def test_a_schedule_airflow_would_refuse_is_refused_before_anything_changes(operator_env, monkeypatch, capsys, schedule):
+    monkeypatch.setenv("TEST_GC_TOKEN", "token")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["merchants", "add", "--user-id", "acme", "--name", "Acme", "--token-env", "TEST_GC_TOKEN",
+                  "--schedule", schedule])
+    assert exit_info.value.code == 2
+    assert f"{schedule!r} is not a cron expression or preset Airflow accepts" in capsys.readouterr().err
+    assert not operator_env.exists() or _merchants_in(operator_env) == []
+
+
+def test_a_valid_schedule_is_kept(operator_env, monkeypatch):
+    monkeypatch.setenv("TEST_GC_TOKEN", "token")
+    cli.main(["merchants", "add", "--user-id", "acme", "--name", "Acme", "--token-env", "TEST_GC_TOKEN",
+              "--schedule", "30 4 * * 1-5"])
+    assert [m["schedule"] for m in json.loads(operator_env.read_text())["merchants"]] == ["30 4 * * 1-5"]
+
+
 @pytest.mark.parametrize(
     "user_id, name, message",
     [

@@ -32,6 +32,18 @@ def _registry():
     return Registry(engine)
 
 
+def _schedule(value: str) -> str:
+    """``--schedule`` checked as Airflow will check it, so a typo is refused here and not
+    discovered as a merchant without a DAG."""
+    from gocardless_commerce.orchestration.dag_factory import checked_timetable
+
+    try:
+        checked_timetable(value)
+    except Exception as error:  # AirflowTimetableInvalid, and whatever the cron parser raises
+        raise argparse.ArgumentTypeError(f"{value!r} is not a cron expression or preset Airflow accepts ({error})") from None
+    return value
+
+
 def _read_secret(env_var: str | None, prompt: str) -> str:
     if env_var:
         value = os.environ.get(env_var)
@@ -183,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--token-env", help="environment variable holding the access token (else stdin)")
     add.add_argument("--oauth-code", help="exchange this OAuth authorization code for the token instead")
     add.add_argument("--redirect-uri", help="the redirect URI the OAuth code was issued for")
-    add.add_argument("--schedule", help="cron or preset for this merchant's DAG (default @daily)")
+    add.add_argument("--schedule", type=_schedule, help="cron or preset for this merchant's DAG (default @daily)")
     add.add_argument("--data-types", nargs="+", default=list(DATA_TYPES), choices=DATA_TYPES)
     add.set_defaults(func=cmd_merchants_add)
     merchants.add_parser("list", help="list data connections").set_defaults(func=cmd_merchants_list)

@@ -145,6 +145,14 @@ def trigger_params(data_types: list[str]) -> dict[str, Param]:
     }
 
 
+def checked_timetable(schedule: str):
+    """The timetable Airflow makes of ``schedule`` (cron or preset), validated: raises
+    Airflow's ``AirflowTimetableInvalid`` for one Airflow would refuse."""
+    timetable = DAG("timetable_probe", schedule=schedule, start_date=START_DATE).timetable
+    timetable.validate()
+    return timetable
+
+
 class SharedDagParts:
     """What the sync DAGs of one parse share, built once instead of once per DAG.
 
@@ -182,9 +190,7 @@ class SharedDagParts:
         """The timetable Airflow makes of ``schedule`` for a sync DAG, checked (a bad cron
         expression fails its merchant's DAG, not the DagBag's load of the whole shard)."""
         if schedule not in self._timetables:
-            timetable = DAG("timetable_probe", schedule=schedule, start_date=START_DATE).timetable
-            timetable.validate()
-            self._timetables[schedule] = timetable
+            self._timetables[schedule] = checked_timetable(schedule)
         return self._timetables[schedule]
 
     def params(self, merchant: dict, source: str | None = None) -> ParamsDict:
