@@ -226,7 +226,7 @@ def test_a_batch_level_failure_loads_nothing(model_sandbox, warehouse, monkeypat
         return frame.drop(columns=["currency"]) if len(calls) == 3 else frame
 
     monkeypatch.setattr(stages, "transactions_frame", third_chunk_loses_its_currency)
-    run = dataclasses.replace(model_run(), chunk_rows=50)  # earlier chunks are valid: still nothing loads
+    run = dataclasses.replace(model_run(), chunk_rows=50, validation_rows=50)  # earlier chunks are valid: still nothing loads
     stages.transform(warehouse, run)
     assert len(calls) > 3
     with pytest.raises(model.BatchValidationError, match="columns_match_contract"):
@@ -389,7 +389,7 @@ def test_rule_counts_add_up_every_chunk_and_a_rerun_replaces_them(model_sandbox,
     monkeypatch.setenv("GC_COMMERCE_DATA_DIR", str(tmp_path / "data"))
     extract_into_raw(model_sandbox, warehouse)
     _land_bad_records(warehouse)
-    run = dataclasses.replace(model_run(), chunk_rows=50)  # the orphan refund sits chunks after the first
+    run = dataclasses.replace(model_run(), chunk_rows=50, validation_rows=50)  # the orphan refund sits chunks after the first
     summary = run_stages(warehouse, run)
     results = _validation_results(warehouse, run.run_id)
     by_rule = summary["validate"]["transactions"]["quarantined_by_rule"]
@@ -413,7 +413,7 @@ def test_data_docs_show_every_chunk_offline_and_keep_earlier_runs(model_sandbox,
     monkeypatch.setenv("GC_COMMERCE_DATA_DIR", str(tmp_path / "data"))
     extract_into_raw(model_sandbox, warehouse)
     _land_bad_records(warehouse)
-    first = dataclasses.replace(model_run("manual__first"), chunk_rows=50)
+    first = dataclasses.replace(model_run("manual__first"), chunk_rows=50, validation_rows=50)
     summary = run_stages(warehouse, first)
     run_stages(warehouse, dataclasses.replace(first, run_id="manual__second"))
     root = tmp_path / "data" / "gx_data_docs"

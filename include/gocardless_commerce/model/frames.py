@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
+import msgspec
 import pandas as pd
 
 RAW_COLUMNS = ("user_id", "data_connection_id", "id", "created_at", "payload")
 _ASCII_INTEGER = re.compile(r"-?[0-9]+")
+_decode_json = msgspec.json.Decoder().decode
 
 
 def _empty(*extra: str) -> pd.DataFrame:
@@ -58,9 +60,12 @@ def as_payload(value: Any) -> dict[str, Any]:
         return value
     if isinstance(value, (str, bytes)):
         try:
-            parsed = json.loads(value)
-        except ValueError:
-            return {}
+            parsed = _decode_json(value)  # ~4× json.loads: a million payloads a rebuild
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            try:  # what msgspec refuses and Python reads (NaN, 1e400): read as json.loads reads it
+                parsed = json.loads(value)
+            except ValueError:
+                return {}
         return parsed if isinstance(parsed, dict) else {}
     return {}
 

@@ -16,6 +16,7 @@ transforms must judge (amounts, which may be malformed) are still judged in Pyth
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,9 @@ from gocardless_commerce.model.frames import RAW_COLUMNS, RawRecord, as_timestam
 from gocardless_commerce.model.lookups import Lookups, SubscriptionEvent
 from gocardless_commerce.model.mapping import EVENT_LINK_KEY, FEE_ITEM_TYPES, SUBSCRIPTION_AMENDED, SUBSCRIPTION_EVENT_STATE
 from gocardless_commerce.model.money import item_minor_units, minor_units
+
+#: A bound parameter of the model's SQL (``:dc``), as DuckDB's own API spells it (``$dc``).
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
 #: Records per chunk: about 50 MB of Python objects for payments, whatever the history.
 DEFAULT_CHUNK_ROWS = 10_000
@@ -174,6 +178,17 @@ class RawReader:
     def _select(self, sql: str, **params) -> list[tuple]:
         return self.conn.execute(sa.text(sql), {"dc": self.dc, **params}).all()
 
+    def _select_columns(self, sql: str, **params) -> list[list]:
+        """:meth:`_select`, column by column. DuckDB hands its result over as arrays (no row
+        tuples to build and transpose: a third of reading a million payments)."""
+        params = {"dc": self.dc, **params}
+        if self.conn.dialect.name != "duckdb":
+            result = self.conn.execute(sa.text(sql), params)
+            rows = result.all()
+            return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in result.keys()]
+        result = self.conn.connection.driver_connection.execute(_PARAMETER.sub(r"$\1", sql), params).fetchnumpy()
+        return [column.tolist() for column in result.values()]
+
     def _records(self, table: str, resource_type: str, ids_in: str, **params) -> tuple[dict, dict, dict]:
         """Full records of ``table`` whose id is in the subquery ``ids_in`` (e.g. the payments a
         chunk of refunds refers to), their newest event times and their mandates' customers."""
@@ -209,18 +224,16 @@ class RawReader:
             + f" FROM {table} t LEFT JOIN model_mandate_customer mc ON mc.mandate_id = (t.payload -> 'links' ->> 'mandate') "
             + last_event
         )
-        after = ""
-        while True:
-            # ids first (a top-N over one narrow column), then the rows of that id range
-            first, last = self._select(
-                f"SELECT min(id), max(id) FROM (SELECT t.id FROM {table} t WHERE {live} AND t.id > :after "
-                "ORDER BY t.id LIMIT :limit) chunk",
-                after=after, limit=self.chunk_rows,
-            )[0]
-            if first is None:
-                return
-            rows = self._select(f"{select} WHERE {live} AND t.id BETWEEN :first AND :last ORDER BY t.id", first=first, last=last)
-            columns = list(zip(*rows, strict=True))
+        # every chunk's id range in one sort of the ids (a top-N per chunk would scan the
+        # table once per chunk), then the rows of each range
+        ranges = self._select(
+            f"SELECT min(id), max(id) FROM (SELECT t.id, floor((row_number() OVER (ORDER BY t.id) - 1) / :limit) AS part "
+            f"FROM {table} t WHERE {live}) numbered GROUP BY part ORDER BY part",
+            limit=self.chunk_rows,
+        )
+        for first, last in ranges:
+            columns = self._select_columns(f"{select} WHERE {live} AND t.id BETWEEN :first AND :last ORDER BY t.id",
+                                           first=first, last=last)
             dcs, ids = columns[1], columns[2]
             yield _RawChunk(
                 frame=pd.DataFrame(dict(zip((*RAW_COLUMNS, *extra), columns[:-4], strict=True)), dtype=object),
@@ -233,7 +246,6 @@ class RawReader:
                 first=first,
                 last=last,
             )
-            after = last
 
     def payments(self) -> Iterator[Chunk]:
         for chunk in self._chunks("raw.gocardless_payments", "payments", self._affected("model_affected_payments")):

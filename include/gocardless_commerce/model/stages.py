@@ -67,6 +67,12 @@ SUBSCRIPTION_TYPES = {"COMMERCE_SUBSCRIPTION", "COMMERCE_SUBSCRIPTION_INSIGHT"}
 _SQL_TYPES = {"str": "VARCHAR", "decimal": "DECIMAL(20,4)", "date": "DATE", "timestamp": "TIMESTAMP", "int": "INTEGER"}
 
 
+#: Rows per Great Expectations run. A run has a fixed cost (~0.15 s) and GX copies the batch
+#: many times over, so this trades time for memory: on 1M payments, 10,000 rows took 70 s at
+#: 440 MB peak, 15,000 46 s at 500 MB, 40,000 43 s at 600 MB (the imports alone are 290 MB).
+VALIDATION_ROWS_PER_BATCH = 15_000
+
+
 @dataclass(frozen=True)
 class ModelRun:
     """Who and what one run builds, and where its stages stage their data."""
@@ -78,6 +84,7 @@ class ModelRun:
     history_months: int
     data_types: tuple[str, ...]
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    validation_rows: int = VALIDATION_ROWS_PER_BATCH
     #: Root of the staging storage (a URL or ``UPath``); ``None``: ``settings.staging_url()``.
     staging_root: object = None
     #: Rebuild everything, whatever the watermark says (the DAG's ``full_refresh`` param).
@@ -135,6 +142,25 @@ def _filled(chunks: Iterator[tuple[str, pd.DataFrame]], rows: int) -> Iterator[t
             sources, frames = [], []
     if frames:
         yield " + ".join(sources), pd.concat(frames, ignore_index=True)
+
+
+def _validation_batches(parts: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """The staged parts joined into batches of about ``rows`` rows; at least one batch (empty
+    when every part is: an empty rebuild is still validated and loaded, removing what vanished)."""
+    first: list[pd.DataFrame] = []
+
+    def labelled() -> Iterator[tuple[str, pd.DataFrame]]:
+        for part in parts:
+            if not first:
+                first.append(part)
+            yield "part", part
+
+    batches = 0
+    for _, frame in _filled(labelled(), rows):
+        batches += 1
+        yield frame
+    if not batches and first:
+        yield first[0]
 
 
 #: DuckDB keeps a table's primary-key index in memory: about 100 bytes per commerce row.
@@ -217,8 +243,8 @@ def _transform(conn: Connection, run: ModelRun) -> dict:
 def validate(engine: Engine, run: ModelRun) -> dict:
     """Row-level problems go to quarantine; a batch-level failure fails here, before any load.
 
-    Each staged chunk is validated on its own (rows are independent; a refund is checked
-    against its payment wherever that payment is). Every rule's evaluated and failed counts are
+    The staged chunks are validated in batches of about ``run.validation_rows`` rows
+    (rows are independent; a refund is checked against its payment wherever that payment is). Every rule's evaluated and failed counts are
     summed over all chunks (staged for the load: ``meta.validation_results``) and shown on the
     run's Data Docs page, with GX's page of the first chunk and of every chunk that broke a rule
     (:mod:`.data_docs`); every failed row of every chunk is in the quarantine.
@@ -243,7 +269,7 @@ def validate(engine: Engine, run: ModelRun) -> dict:
             continue
         docs.clear(table)
         counts: dict = {"valid": 0, "quarantined": 0, "quarantined_by_rule": Counter()}
-        for number, frame in enumerate(staging.read_parts(name)):
+        for number, frame in enumerate(_validation_batches(staging.read_parts(name), run.validation_rows)):
             outcome = check(frame, now=run.now, run_id=run.run_id, build_docs=False)
             model.raise_for_batch_failures(outcome)
             staging.save_part(f"{name}_valid", number, outcome.valid)

@@ -7,7 +7,6 @@ mandate, customer, subscription and payout. Every mapping rule is in ``docs/metr
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
@@ -41,13 +40,9 @@ def build_transactions(frames: RawFrames) -> pd.DataFrame:
 def transactions_frame(rows: Iterable[Row]) -> pd.DataFrame:
     """Transaction rows as a ``schema.TRANSACTIONS`` frame plus ``schema.ISSUES``, sorted by data
     connection, type and id."""
-    rows = list(rows)
-    columns: dict[str, list] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: (r["data_connection_id"] or "", r["type"], r["source_id"] or "")):
-        for name in schema.TRANSACTIONS:
-            columns[name].append(row.get(name))
-        columns[schema.ISSUES].append(tuple(row.get(schema.ISSUES, ())))
-    return with_issues(schema.frame(columns, schema.TRANSACTIONS), columns[schema.ISSUES])
+    rows = sorted(rows, key=lambda r: (r["data_connection_id"] or "", r["type"], r["source_id"] or ""))
+    columns = {name: [row.get(name) for row in rows] for name in schema.TRANSACTIONS}  # column by column: no appends
+    return with_issues(schema.frame(columns, schema.TRANSACTIONS), [tuple(row.get(schema.ISSUES, ())) for row in rows])
 
 
 def with_issues(frame: pd.DataFrame, issues: list[tuple[str, ...]]) -> pd.DataFrame:
