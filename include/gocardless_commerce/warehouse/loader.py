@@ -78,7 +78,17 @@ def _column_texts(column: pd.Series) -> list[str | None]:
     if column.dtype.kind == "M" and column.dt.tz is None:
         texts = column.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
         return [None if missing else text for text, missing in zip(texts, column.isna(), strict=True)]
-    return [as_text(v) for v in column]
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.to_numpy(dtype=object, na_value=None).tolist()
+    values = column.tolist()
+    kinds = set(map(type, values)) - {type(None)}  # one kind per column is the rule: convert it in one pass
+    if kinds <= {str}:
+        return values
+    if kinds == {Decimal}:
+        return [None if v is None else format(v, "f") for v in values]
+    if kinds == {date}:
+        return [None if v is None else v.isoformat() for v in values]
+    return [as_text(v) for v in values]
 
 
 @dataclass(frozen=True)
