@@ -204,9 +204,12 @@ class ActivityGenerator:
             charge = subscription_charge_date(fields, index)
             created_at = payment_creation_time(charge, created, rng)
             if fields["count"] is not None and index >= fields["count"]:
-                last = from_date(subscription_charge_date(fields, index - 1))
-                if last + DAY < stop:
-                    plan.append((last + DAY + 2 * HOUR, "finished", None))
+                finish = from_date(subscription_charge_date(fields, index - 1)) + DAY + 2 * HOUR
+                # a paused subscription cannot finish: its last charge fell in a pause, so it
+                # finishes once resumed (never resumed: it stays paused)
+                finish = max([finish] + [resumed + HOUR for paused, resumed in blocked if paused <= finish < resumed])
+                if finish - 2 * HOUR < stop:
+                    plan.append((finish, "finished", None))
                 break
             if created_at > self.ctx.now or created_at >= stop:
                 break

@@ -163,3 +163,23 @@ def test_ids_look_like_gocardless_ids(moderate):
     assert set(prefixes) == {"PM", "EV"}
     sample = moderate.conn.execute("SELECT id FROM payments LIMIT 1").fetchone()[0]
     assert len(sample) == 14 and sample.isalnum() and sample.isupper()
+
+
+def test_a_subscription_whose_last_charge_fell_in_a_pause_finishes_once_resumed(tmp_path):
+    """No subscription stays ``active`` after its ``count``-th charge (the model would quarantine it
+    as ``active_subscription_not_ended``). Seed 5 holds subscriptions whose last charge fell in a
+    pause: their ``finished`` came before the resume and was refused, so they stayed active."""
+    from datetime import timedelta
+
+    from gocardless_sandbox.lifecycle import subscription_charge_date
+
+    store = build(tmp_path, "paused", seed=5, merchants=1, payments_per_merchant=10_000)
+    subscriptions = [decode(body) for (body,) in store.conn.execute("SELECT body FROM subscriptions")]
+    overdue = [
+        s["id"] for s in subscriptions
+        if s["status"] == "active" and s["count"] is not None
+        and subscription_charge_date(s, s["count"] - 1) < (NOW - timedelta(days=3)).date()
+    ]
+    assert overdue == []
+    statuses = Counter(s["status"] for s in subscriptions)
+    assert statuses["paused"] and statuses["finished"]
