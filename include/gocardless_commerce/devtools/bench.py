@@ -29,6 +29,7 @@ Timing lives here, never in unit tests.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -276,6 +277,16 @@ def land_from_store(store_path: Path, warehouse_url: str, data_connection_id: st
     return counts
 
 
+def sandbox_fingerprint() -> str:
+    """A short hash of the sandbox's generating code: the cached stores are kept per version."""
+    import gocardless_sandbox
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(gocardless_sandbox.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def bench_model(payments: int, workdir: Path) -> None:
     """transform → validate → insights → load of one merchant with ``payments`` payments."""
     from gocardless_sandbox.config import SandboxConfig
@@ -283,13 +294,17 @@ def bench_model(payments: int, workdir: Path) -> None:
 
     cache = settings.data_dir() / "bench"
     cache.mkdir(parents=True, exist_ok=True)
-    store_path = cache / f"sandbox-{payments}-seed11.sqlite"
+    name = f"{payments}-seed11-{sandbox_fingerprint()}"  # a changed generator makes new data
+    for stale in [*cache.glob(f"sandbox-{payments}-seed11[.-]*"), *cache.glob(f"raw-{payments}-seed11[.-]*")]:
+        if name not in stale.name:
+            stale.unlink()
+    store_path = cache / f"sandbox-{name}.sqlite"
     started = time.perf_counter()
     now = datetime(2026, 11, 21, tzinfo=UTC)
     store, _ = open_store(SandboxConfig(seed=11, merchants=1, payments_per_merchant=payments, db_path=store_path, now=now))
     store.close()
     print(f"\nsandbox store with {payments:,} payments ready in {time.perf_counter() - started:.0f} s ({store_path})")
-    landed = cache / f"raw-{payments}-seed11.duckdb"  # the landed raw schema, kept for the next run
+    landed = cache / f"raw-{name}.duckdb"  # the landed raw schema, kept for the next run
     counts_file = landed.with_suffix(".json")
     if not counts_file.exists():
         started = time.perf_counter()
