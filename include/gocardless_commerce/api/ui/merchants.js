@@ -36,40 +36,49 @@ async function latestSync(user, connection) {
 /** Start the OAuth flow: a new data connection, or a new state for one waiting to connect;
  *  then the whole window goes to the consent page (GoCardless sends it back to the callback,
  *  which brings the person back here). */
-async function connect(user, connection, rowMessage) {
+async function connect(user, connection, messageBox) {
   const base = `users/${encodeURIComponent(user.id)}/data-connections`;
   const answer = connection && RECONNECTABLE.has(connection.status)
     ? await api(`${base}/${encodeURIComponent(connection.id)}`, { method: "PATCH", body: { status: "AUTH_REQUIRED" } })
     : await api(base, { method: "POST", body: { provider_name: "gocardless" } });
   if (!answer.redirect_url) throw new ApiError(0, "NO_REDIRECT", "The API gave no consent page to go to");
-  showNotice(rowMessage, "Opening the GoCardless consent page…");
+  showNotice(messageBox(), "Opening the GoCardless consent page…");
   leaveFrame(answer.redirect_url);
 }
 
-async function sync(user, rowMessage) {
+async function sync(user, messageBox) {
   try {
     const run = await api(`users/${encodeURIComponent(user.id)}/sync`, { method: "POST", body: {} });
-    showNotice(rowMessage, `Sync ${run.status.toLowerCase()}: run ${run.id}`, "ok");
+    showNotice(messageBox(), `Sync ${run.status.toLowerCase()}: run ${run.id}`, "ok");
     scheduleRefresh(0);
   } catch (error) {
     if (error.status === 409) {
-      const box = showError(rowMessage, error, "Not started (409)");
+      const box = showError(messageBox(), error, "Not started (409)");
       box.dataset.code = error.code;
     } else {
-      showError(rowMessage, error, "Sync failed to start");
+      showError(messageBox(), error, "Sync failed to start");
     }
   }
 }
 
-/** A button that runs `action` once at a time and reports its failure in `rowMessage`. */
-function actionButton(label, rowMessage, action, props = {}) {
+/** The message box of `userId`'s row as the page shows it now (else `fallback`): a refresh may
+ *  replace the row while an answer is on its way, and one written into the old box is never seen. */
+function rowMessageOf(userId, fallback) {
+  for (const row of tableHolder.querySelectorAll("tr[data-user-id]")) {
+    if (row.dataset.userId === userId) return row.querySelector(".cc-row-message");
+  }
+  return fallback;
+}
+
+/** A button that runs `action` once at a time and reports its failure in `messageBox()`. */
+function actionButton(label, messageBox, action, props = {}) {
   const button = el("button", { type: "button", ...props }, label);
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
       await action();
     } catch (error) {
-      showError(rowMessage, error, label);
+      showError(messageBox(), error, label);
     } finally {
       button.disabled = false;
     }
@@ -96,14 +105,15 @@ function syncCell(run) {
 
 function merchantRow(user, connection, run) {
   const rowMessage = el("div", { className: "cc-row-message" });
+  const messageBox = () => rowMessageOf(user.id, rowMessage);
   const actions = el("div", { className: "cc-actions" });
   if (!connection || connection.status !== "CONNECTED") {
     const label = connection && connection.status !== "DISCONNECTED" ? "Reconnect" : "Connect";
-    actions.append(actionButton(label, rowMessage, () => connect(user, connection, rowMessage),
+    actions.append(actionButton(label, messageBox, () => connect(user, connection, messageBox),
       { className: "cc-primary", "data-action": "connect" }));
   } else {
     const busy = Boolean(run && BUSY_SYNC.has(run.status));
-    actions.append(actionButton("Sync", rowMessage, () => sync(user, rowMessage),
+    actions.append(actionButton("Sync", messageBox, () => sync(user, messageBox),
       { "data-action": "sync", title: busy ? "A sync is running: a new one would be refused (409)" : "Start a sync now" }));
   }
   const dagId = connection && connection.dag_id;
