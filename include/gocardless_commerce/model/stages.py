@@ -14,6 +14,7 @@ every later stage works through those files one at a time.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections import Counter, defaultdict
@@ -147,20 +148,12 @@ def _filled(chunks: Iterator[tuple[str, pd.DataFrame]], rows: int) -> Iterator[t
 def _validation_batches(parts: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
     """The staged parts joined into batches of about ``rows`` rows; at least one batch (empty
     when every part is: an empty rebuild is still validated and loaded, removing what vanished)."""
-    first: list[pd.DataFrame] = []
-
-    def labelled() -> Iterator[tuple[str, pd.DataFrame]]:
-        for part in parts:
-            if not first:
-                first.append(part)
-            yield "part", part
-
-    batches = 0
-    for _, frame in _filled(labelled(), rows):
-        batches += 1
-        yield frame
-    if not batches and first:
-        yield first[0]
+    first = next(parts, None)
+    if first is None:
+        return
+    batches = (frame for _, frame in _filled((("part", part) for part in itertools.chain([first], parts)), rows))
+    yield next(batches, first)
+    yield from batches
 
 
 #: DuckDB keeps a table's primary-key index in memory: about 100 bytes per commerce row.
