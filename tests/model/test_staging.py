@@ -57,6 +57,18 @@ def test_files_are_parquet_in_the_given_storage_not_the_local_data_folder(tmp_pa
                                   _transactions())
 
 
+def test_some_columns_of_a_staged_table_come_back_exactly_and_only_them(tmp_path):
+    staging = StagingArea(tmp_path.as_uri(), "dc-1", "run-a")
+    staging.save("transactions", _transactions())
+    staging.save_part("transactions", 0, _transactions())
+    wanted = ["amount", "value_date", "id"]
+
+    read, part = staging.read("transactions", columns=wanted), next(staging.read_parts("transactions", columns=wanted))
+
+    for frame in (read, part):
+        pd.testing.assert_frame_equal(frame, _transactions()[wanted])
+
+
 def test_a_value_staging_cannot_keep_exactly_is_refused_with_its_column():
     with pytest.raises(StagingError, match="'amount' mixes float"):
         frame_to_table(pd.DataFrame({"amount": [Decimal("1.00"), 1.5]}, dtype=object))

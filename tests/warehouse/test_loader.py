@@ -158,3 +158,25 @@ with transaction(engine) as conn:
 assert "pandas" not in sys.modules, "pandas was imported"
 """
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_a_uuid_key_set_deletes_exactly_what_a_text_one_does(warehouse):
+    """The commerce load keeps its million row ids as UUIDs (16 bytes, not 36 characters): the
+    rows it deletes are the ones a text key set would."""
+    from gocardless_commerce.model.ids import commerce_id
+    from gocardless_commerce.warehouse.loader import delete_missing, key_set
+
+    ids = [commerce_id("dc1", "payment", f"PM{n}") for n in range(6)]
+    for key_type in ("VARCHAR", "UUID"):
+        with transaction(warehouse) as conn:
+            conn.exec_driver_sql("CREATE TABLE kept_rows (id VARCHAR, data_connection_id VARCHAR)")
+            conn.execute(sa.text("INSERT INTO kept_rows VALUES (:id, :dc)"),
+                         [{"id": i, "dc": "dc1"} for i in ids] + [{"id": ids[0], "dc": "dc2"}])
+            with key_set(conn, key_type) as keep:
+                keep.add(ids[:2])
+                keep.add([ids[4]])
+                removed = delete_missing(conn, "kept_rows", {"data_connection_id": "dc1"}, "id", keep)
+            left = sorted(conn.execute(sa.text("SELECT id, data_connection_id FROM kept_rows")).all())
+            conn.exec_driver_sql("DROP TABLE kept_rows")
+        assert removed == 3, key_type
+        assert left == sorted([(ids[0], "dc1"), (ids[1], "dc1"), (ids[4], "dc1"), (ids[0], "dc2")]), key_type

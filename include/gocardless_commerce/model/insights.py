@@ -25,6 +25,14 @@ from gocardless_commerce.model.subscriptions import StatusHistory, status_histor
 
 ZERO = Decimal("0.00")
 
+#: The columns of ``commerce.transactions`` / ``commerce.subscriptions`` the insights read (a
+#: stage reads only these of its staged rows).
+TRANSACTION_COLUMNS_USED = ("user_id", "data_connection_id", "currency", "type", "status", "source_type", "amount",
+                            "fee_amount", "value_date")
+SUBSCRIPTION_COLUMNS_USED = ("user_id", "data_connection_id", "currency", "source_id", "customer_id", "mandate_id",
+                             "amount", "frequency_unit", "frequency_interval", "start_date", "source_created_at",
+                             "source_status", "ended_at")
+
 #: Payment statuses counted as having reached submission (``failure_rate``'s denominator),
 #: plus ``customer_approval_denied``, which the numerator counts, so the rate stays in [0, 1].
 ATTEMPTED_PAYMENT_STATUSES = frozenset(
@@ -124,9 +132,8 @@ def transactions_insight(
         wanted = set(only_months)
         months = [month for month in months if month in wanted]
     cells: dict[tuple, _TransactionMonth] = defaultdict(_TransactionMonth)
-    columns = ("user_id", "data_connection_id", "currency", "type", "status", "source_type", "amount", "fee_amount", "value_date")
     chunks = [transactions] if isinstance(transactions, pd.DataFrame) else transactions
-    rows_of_chunks = (zip(*(chunk[c] for c in columns), strict=True) for chunk in chunks)
+    rows_of_chunks = (zip(*(chunk[c] for c in TRANSACTION_COLUMNS_USED), strict=True) for chunk in chunks)
     for user, dc, currency, kind, status, source_type, amount, fee, value_date in itertools.chain.from_iterable(rows_of_chunks):
         if not isinstance(currency, str) or not currency:
             continue
@@ -258,11 +265,8 @@ def subscriptions_insight(
     events = build_lookups(RawFrames(events=subscription_events)).subscription_events
     amendments = _amendments_by_subscription(amount_changes)
     groups: dict[tuple[str, str], dict[str, list[_Subscription]]] = defaultdict(lambda: defaultdict(list))
-    columns = ("user_id", "data_connection_id", "currency", "source_id", "customer_id", "mandate_id",
-               "amount", "frequency_unit", "frequency_interval", "start_date", "source_created_at", "source_status",
-               "ended_at")
     for user, dc, currency, source_id, customer, mandate, amount, unit, interval, start, created, status, ended in zip(
-        *(subscriptions[c] for c in columns), strict=True
+        *(subscriptions[c] for c in SUBSCRIPTION_COLUMNS_USED), strict=True
     ):
         if not isinstance(currency, str) or not currency:
             continue

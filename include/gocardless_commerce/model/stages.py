@@ -32,7 +32,13 @@ from gocardless_commerce.model.frames import to_date
 from gocardless_commerce.model.staging import StagingArea, decimals_to_frame, frame_to_decimals
 from gocardless_commerce.model import incremental, mapping, schema
 from gocardless_commerce.model.ids import commerce_id
-from gocardless_commerce.model.insights import add_months, month_start, month_window
+from gocardless_commerce.model.insights import (
+    SUBSCRIPTION_COLUMNS_USED,
+    TRANSACTION_COLUMNS_USED,
+    add_months,
+    month_start,
+    month_window,
+)
 from gocardless_commerce.model.subscriptions import amount_changes_frame, no_amount_changes, subscriptions_to_frame
 from gocardless_commerce.model.transactions import (
     fee_items_to_transactions,
@@ -301,6 +307,13 @@ def _run_docs(run: ModelRun):
     return RunDocs(default_docs_dir(), run.data_connection_id, run.user_id, run.run_id)
 
 
+def _joined_parts(staging: StagingArea, name: str, empty: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """A table staged in parts as one frame (``empty`` when it has no part); the parts are
+    freed on return, so the stage never holds the table twice."""
+    parts = list(staging.read_parts(name, columns=columns))
+    return pd.concat(parts, ignore_index=True) if parts else empty
+
+
 def _check_insight(run: ModelRun, table: str, validate, insight: pd.DataFrame) -> None:
     """Validate an insight (a failure stops the run); its rule results join the run's."""
     from gocardless_commerce.model import data_docs
@@ -329,18 +342,18 @@ def build_insights(engine: Engine, run: ModelRun) -> dict:
         summary["transactions_insight"] = "recomputed by the load (incremental)"
     elif "COMMERCE_TRANSACTION_INSIGHT" in run.data_types:
         insight = model.transactions_insight(
-            staging.read_parts("transactions_valid"), now=run.now, history_months=run.history_months
+            staging.read_parts("transactions_valid", columns=list(TRANSACTION_COLUMNS_USED)), now=run.now,
+            history_months=run.history_months,
         )
         _check_insight(run, TRANSACTIONS_INSIGHT_TABLE, model.validate_transactions_insight, insight)
         staging.save("transactions_insight", insight)
         summary["transactions_insight"] = len(insight)
     if "COMMERCE_SUBSCRIPTION_INSIGHT" in run.data_types:
-        subscriptions = list(staging.read_parts("subscriptions_valid"))
+        used = list(SUBSCRIPTION_COLUMNS_USED)
         insight = model.subscriptions_insight(
-            pd.concat(subscriptions, ignore_index=True) if subscriptions else schema.empty(schema.SUBSCRIPTIONS),
+            _joined_parts(staging, "subscriptions_valid", schema.empty(schema.SUBSCRIPTIONS)[used], columns=used),
             staging.read("subscription_events"), now=run.now, history_months=run.history_months,
-            amount_changes=pd.concat(list(staging.read_parts("subscription_amounts")) or [no_amount_changes()],
-                                     ignore_index=True),
+            amount_changes=_joined_parts(staging, "subscription_amounts", no_amount_changes()),
         )
         _check_insight(run, SUBSCRIPTIONS_INSIGHT_TABLE, model.validate_subscriptions_insight, insight)
         staging.save("subscriptions_insight", insight)
@@ -438,7 +451,7 @@ def _load(conn: Connection, run: ModelRun, plan: incremental.Plan, quarantine: p
             summary[name], touched_months = _load_affected_transactions(conn, run, frames, quarantine)
             continue
         rows = changed = 0
-        with key_set(conn) as keep:
+        with key_set(conn, "UUID" if key_expression == "id" else "VARCHAR") as keep:
             for frame in frames:
                 keep.add(_row_keys(frame, key_expression))
                 changed += upsert(conn, target, frame_rows(frame, target.column_names))
@@ -504,7 +517,7 @@ def _load_affected_transactions(conn: Connection, run: ModelRun, frames: Iterato
     dc = run.data_connection_id
     affected = run.staging.read("affected_sources")
     months: set = set()
-    with key_set(conn) as affected_ids, key_set(conn) as keep:
+    with key_set(conn) as affected_ids, key_set(conn, "UUID") as keep:
         affected_ids.add(commerce_id(dc, t, s) for t, s in zip(affected["object_type"], affected["source_id"], strict=True))
         months.update(_months_of(conn.execute(sa.text(
             f"SELECT DISTINCT value_date FROM {target.table} WHERE data_connection_id = :dc "

@@ -109,7 +109,8 @@ def frame_to_table(frame: pd.DataFrame) -> pa.Table:
 
 def table_to_frame(table: pa.Table) -> pd.DataFrame:
     meta = json.loads(table.schema.metadata[_KINDS_KEY])
-    columns = {name: _decode(name, kind, table.column(name)) for name, kind in meta["kinds"].items()}
+    kinds = meta["kinds"]  # the table holds them all, or the ones a read asked for (in its order)
+    columns = {name: _decode(name, kinds[name], table.column(name)) for name in table.column_names}
     return pd.DataFrame(columns, index=pd.RangeIndex(meta["rows"])) if columns else pd.DataFrame(index=pd.RangeIndex(meta["rows"]))
 
 
@@ -142,12 +143,18 @@ class StagingArea:
         with self._file(name).open("wb") as out:
             pq.write_table(table, out, compression="zstd")
 
-    def read(self, name: str) -> pd.DataFrame | None:
+    def read(self, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+        """The staged table (None when the run did not stage it); with ``columns``, only those
+        are read and decoded (a stage that needs a few columns of wide rows reads far less)."""
         path = self._file(name)
         if not path.exists():
             return None
+        return self._read_file(path, columns)
+
+    @staticmethod
+    def _read_file(path: UPath, columns: list[str] | None) -> pd.DataFrame:
         with path.open("rb") as source:
-            return table_to_frame(pq.read_table(source, use_threads=False))
+            return table_to_frame(pq.read_table(source, columns=columns, use_threads=False))
 
     def save_json(self, name: str, value: Any) -> None:
         """A small value (counts, a summary) as JSON."""
@@ -173,10 +180,10 @@ class StagingArea:
     def has_parts(self, name: str) -> bool:
         return bool(self._parts(name))
 
-    def read_parts(self, name: str) -> Iterator[pd.DataFrame]:
+    def read_parts(self, name: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        """The parts of a table staged in chunks, one at a time (``columns``: as :meth:`read`)."""
         for path in self._parts(name):
-            with path.open("rb") as source:
-                yield table_to_frame(pq.read_table(source, use_threads=False))
+            yield self._read_file(path, columns)
 
     def remove(self) -> None:
         """Delete the run's folder (after its load committed)."""
