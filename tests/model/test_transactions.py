@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gocardless_commerce.model import build_transactions, schema
 from gocardless_commerce.model.ids import COMMERCE_NAMESPACE, commerce_id
-from gocardless_commerce.model.money import minor_to_major, monthly_amount, round_half_up
+from gocardless_commerce.model.money import minor_to_major, monthly_amount, round_half_up, round_ratio_half_up
 from tests.model import scenario
 
 
@@ -127,3 +130,15 @@ def test_money_helpers_are_exact():
     assert round_half_up(monthly_amount(Decimal("120.00"), "year", 1), 2) == Decimal("10.00")
     assert monthly_amount(Decimal("30.00"), "month", 3) == 10
     assert monthly_amount(Decimal("30.00"), "day", 1) is None and monthly_amount(Decimal("1"), "month", 0) is None
+
+
+@given(st.integers(-10**12, 10**12), st.integers(1, 10**6), st.integers(0, 4))
+def test_rounding_a_ratio_in_integers_is_decimal_round_half_up(numerator, denominator, places):
+    """The insights sum MRR as integer numerators; rounded as Decimal's ROUND_HALF_UP rounds the
+    exact value (enough precision that the quotient is exact before the rounding)."""
+    import decimal
+
+    with decimal.localcontext(prec=60):
+        expected = (Decimal(numerator) / Decimal(denominator)).quantize(Decimal(1).scaleb(-places), decimal.ROUND_HALF_UP)
+    assert round_ratio_half_up(numerator, denominator, places) == expected
+    assert round_ratio_half_up(numerator, denominator, places) == round_half_up(Fraction(numerator, denominator), places)

@@ -8,6 +8,7 @@ and the raw subscription events. Every definition is in ``docs/metrics.md``.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import pandas as pd
 from gocardless_commerce.model import mapping, schema
 from gocardless_commerce.model.frames import RawFrames, as_timestamp, to_date
 from gocardless_commerce.model.lookups import build_lookups
-from gocardless_commerce.model.money import CENTS, RATE_PLACES, monthly_amount, round_half_up
+from gocardless_commerce.model.money import CENTS, RATE_PLACES, monthly_amount, round_half_up, round_ratio_half_up
 from gocardless_commerce.model.subscriptions import StatusHistory, status_history
 
 ZERO = Decimal("0.00")
@@ -193,6 +194,10 @@ class _Subscription:
     history: StatusHistory
     amendments: tuple[tuple[datetime, Fraction], ...] = ()  # (from when, monthly amount), oldest first
 
+    def amounts(self) -> tuple[Fraction, ...]:
+        """Every monthly amount it has had."""
+        return (self.monthly, *(after for _, after in self.amendments))
+
     def monthly_at(self, moment: datetime) -> Fraction:
         """The normalised amount in force at ``moment`` (amendments up to it applied)."""
         monthly = self.monthly
@@ -325,16 +330,20 @@ def _subscription_months(subs: list[_Subscription], months: list[date], now: dat
     first = min([add_months(months[0], -1), *(month_start(t) for t in starts)])
     ledger = _CustomerLedger()
     previous_mrr, previous_customers = ZERO, 0
+    # Each customer's MRR is summed exactly as a numerator over one common denominator:
+    # integer additions instead of Fraction ones (which reduce by a gcd at every step).
+    denominator = math.lcm(1, *(amount.denominator for sub in subs for amount in sub.amounts()))
     month = first
     while month <= months[-1]:
         moment = _month_end(month, now)
-        exact: dict[str, Fraction] = defaultdict(Fraction)
+        exact: dict[str, int] = defaultdict(int)
         active_nb = 0
         for sub in subs:
             if sub.history.is_active(moment):
-                exact[sub.customer] += sub.monthly_at(moment)
+                monthly = sub.monthly_at(moment)
+                exact[sub.customer] += monthly.numerator * (denominator // monthly.denominator)
                 active_nb += 1
-        per_customer = {c: round_half_up(v, CENTS) for c, v in exact.items()}
+        per_customer = {c: round_ratio_half_up(v, denominator, CENTS) for c, v in exact.items()}
         moves = ledger.close_month(per_customer)
         mrr = sum(per_customer.values(), ZERO)
         customers_nb = sum(1 for v in per_customer.values() if v > 0)

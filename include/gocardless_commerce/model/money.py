@@ -72,9 +72,14 @@ def item_minor_units(value: Any) -> Decimal | None:
 def round_half_up(value: Decimal | Fraction, places: int) -> Decimal:
     """Round exactly to ``places`` decimals, halves away from zero (0.125 → 0.13, −0.125 → −0.13)."""
     exact = Fraction(value)
-    scaled = abs(exact) * 10**places
-    units = int(scaled + Fraction(1, 2))  # floor of a positive number
-    return Decimal(units if exact >= 0 else -units).scaleb(-places)
+    return round_ratio_half_up(exact.numerator, exact.denominator, places)
+
+
+def round_ratio_half_up(numerator: int, denominator: int, places: int) -> Decimal:
+    """:func:`round_half_up` of ``numerator / denominator`` (``denominator`` > 0), in integers:
+    a sum kept as a numerator over a common denominator is rounded without building a Fraction."""
+    units = (2 * abs(numerator) * 10**places + denominator) // (2 * denominator)  # floor(|x| + 1/2)
+    return Decimal(units if numerator >= 0 else -units).scaleb(-places)
 
 
 def monthly_amount(amount: Any, frequency_unit: Any, frequency_interval: Any) -> Fraction | None:
