@@ -135,15 +135,23 @@ def transactions_insight(
     cells: dict[tuple, _TransactionMonth] = defaultdict(_TransactionMonth)
     chunks = [transactions] if isinstance(transactions, pd.DataFrame) else transactions
     rows_of_chunks = (zip(*(chunk[c] for c in TRANSACTION_COLUMNS_USED), strict=True) for chunk in chunks)
+    # a million rows hold a few hundred distinct days and a dozen source types: each is read once
+    month_of: dict = {}
+    status_of: dict = {}
     for user, dc, currency, kind, status, source_type, amount, fee, value_date in itertools.chain.from_iterable(rows_of_chunks):
         if not isinstance(currency, str) or not currency:
             continue
         currencies[(user, dc)].add(currency)
-        day = to_date(value_date)
-        if day is None or not first <= month_start(day) <= last:
+        if value_date not in month_of:
+            day = to_date(value_date)
+            month_of[value_date] = month_start(day) if day is not None and first <= month_start(day) <= last else None
+        month = month_of[value_date]
+        if month is None:
             continue
-        source_status = source_type.split(":", 1)[1] if isinstance(source_type, str) and ":" in source_type else None
-        cells[(user, dc, currency, month_start(day))].add(kind, status, source_status, amount, fee)
+        if source_type not in status_of:
+            status_of[source_type] = (source_type.split(":", 1)[1]
+                                      if isinstance(source_type, str) and ":" in source_type else None)
+        cells[(user, dc, currency, month)].add(kind, status, status_of[source_type], amount, fee)
 
     rows: dict[str, list] = defaultdict(list)
     for (user, dc) in sorted(currencies):
